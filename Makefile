@@ -1,0 +1,54 @@
+# Two commands set everything up on a fresh machine: `make up` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# uv is bootstrapped into a project-local folder so a fresh machine needs nothing but Python.
+# Pinned: the lock file format and `uv sync --frozen` behaviour are what CI relies on.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.synced ## install every Python dependency from the lock file
+
+lock: $(UV) ## re-resolve uv.lock after editing pyproject.toml
+	$(UV) lock
+
+up: install ## start the local stack (PostgreSQL, SQS, all Airflow components)
+	@$(VENV_PY) -m local_stack up
+
+down: install ## stop the local stack (running tasks finish first)
+	@$(VENV_PY) -m local_stack down
+
+status: install ## show each local component and its health
+	@$(VENV_PY) -m local_stack status
+
+logs: install ## follow the local stack's logs (COMPONENT=scheduler for one)
+	@$(VENV_PY) -m local_stack logs $(COMPONENT)
+
+test: install ## install and run the whole test suite
+	@$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+benchmark: install ## measure trigger-to-success latency on the local stack
+	@$(VENV_PY) scripts/benchmark_trigger_latency.py
+
+# Targets of the infrastructure and container images live beside their own concern.
+-include make/*.mk
+
+.PHONY: help install lock up down status logs test benchmark

@@ -1,0 +1,5 @@
+import sys
+
+from deploy_airflow_on_ecs_fargate.entrypoint import main
+
+sys.exit(main())

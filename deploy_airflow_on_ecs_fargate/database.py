@@ -1,0 +1,47 @@
+"""Waiting for the metadata database before a component starts."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import psycopg2
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the allowed time; the message is one line."""
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """psycopg2 takes the SQLAlchemy URL without its ``+driver`` part."""
+    scheme, rest = sqlalchemy_url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def describe(sqlalchemy_url: str) -> str:
+    """host:port/name, without credentials, for messages."""
+    parts = urlsplit(sqlalchemy_url)
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+def wait_for_database(
+    sqlalchemy_url: str, *, timeout: float, interval: float = 1.0, on_retry=None
+) -> float:
+    """Connect until it works; return the seconds waited or raise DatabaseUnavailable."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        try:
+            psycopg2.connect(libpq_url(sqlalchemy_url), connect_timeout=max(1, min(5, int(timeout) or 1))).close()
+            return time.monotonic() - started
+        except psycopg2.OperationalError as error:
+            reason = (str(error).strip().splitlines() or ["no answer"])[-1]
+            if time.monotonic() + interval > deadline:
+                raise DatabaseUnavailable(
+                    f"metadata database {describe(sqlalchemy_url)} not reachable after {timeout:.0f} s "
+                    f"({reason}): check AIRFLOW_DB_HOST/PORT and that the database accepts connections "
+                    f"from this task"
+                ) from None
+            if on_retry:
+                on_retry(reason)
+            time.sleep(interval)

@@ -1,0 +1,86 @@
+"""The container entrypoint: validate configuration, wait for the database, start a component.
+
+Used identically by the images, docker compose and the local stack:
+``python -m deploy_airflow_on_ecs_fargate <component> [extra airflow args]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from deploy_airflow_on_ecs_fargate.components import airflow_command, command_for
+from deploy_airflow_on_ecs_fargate.database import DatabaseUnavailable, describe, wait_for_database
+from deploy_airflow_on_ecs_fargate.settings import COMPONENTS, ConfigurationError, Settings, load_settings
+
+PROGRAM = "deploy_airflow_on_ecs_fargate"
+
+
+def say(message: str) -> None:
+    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str]) -> tuple[str, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {PROGRAM}",
+        description="Start an Airflow component with the configuration from the environment "
+        "(docs/runtime-contract.md).",
+    )
+    parser.add_argument("component", choices=COMPONENTS, help="what to run")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="extra arguments for the airflow command")
+    parsed = parser.parse_args(argv)
+    return parsed.component, parsed.args
+
+
+def prepare(component: str, environ: dict[str, str]) -> Settings:
+    """Validate the environment and wait for the database; raise with a one-line message."""
+    settings = load_settings(component, environ)
+    if settings.db_wait_seconds:
+        waited = wait_for_database(
+            settings.database_url,
+            timeout=settings.db_wait_seconds,
+            on_retry=lambda reason: say(f"waiting for metadata database {describe(settings.database_url)}: {reason}"),
+        )
+        if waited >= 1:
+            say(f"metadata database answered after {waited:.0f} s")
+    return settings
+
+
+def create_admin(settings: Settings) -> None:
+    # Imported here: the environment must be in place before Airflow reads its configuration.
+    from deploy_airflow_on_ecs_fargate.admin_user import ensure_admin_user
+
+    say(ensure_admin_user(
+        username=settings.admin_username, password=settings.admin_password, email=settings.admin_email
+    ))
+
+
+def run(settings: Settings, extra_args: list[str]) -> int:
+    """Start the component. Long-running ones and plain commands replace this process (exec),
+    so they receive signals directly: Celery's warm shutdown needs the SIGTERM ECS sends."""
+    if settings.component == "create-admin":
+        create_admin(settings)
+        return 0
+    if settings.component == "init":
+        migrated = subprocess.run(airflow_command("db", "migrate"), check=False)
+        if migrated.returncode != 0:
+            say(f"error: airflow db migrate failed with exit code {migrated.returncode}")
+            return migrated.returncode
+        create_admin(settings)
+        return 0
+    command = command_for(settings, extra_args)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    component, extra_args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = prepare(component, dict(os.environ))
+    except (ConfigurationError, DatabaseUnavailable) as error:
+        say(f"error: {error}")
+        return 2 if isinstance(error, ConfigurationError) else 1
+    os.environ.update(settings.airflow_environment(dict(os.environ)))
+    return run(settings, extra_args)

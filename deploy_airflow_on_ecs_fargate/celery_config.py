@@ -12,9 +12,6 @@ from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CON
 from deploy_airflow_on_ecs_fargate import worker_heartbeat
 from deploy_airflow_on_ecs_fargate.settings import load_broker_settings
 
-# Long polling: an idle worker makes one ReceiveMessage call per queue every 20 s (SQS's maximum
-# wait), about 130,000 requests a month, yet a message is handed over the moment it arrives.
-SQS_WAIT_TIME_SECONDS = 20
 # Client-side pause after an empty poll, and while every worker slot is busy: small, so a new
 # message is not delayed, but not zero, which would spin the event loop when slots are full.
 SQS_POLLING_INTERVAL_SECONDS = 0.1
@@ -29,7 +26,7 @@ def build_celery_config() -> dict:
         # sqs:CreateQueue permission needed) and raises for any other queue name.
         "predefined_queues": {name: {"url": url} for name, url in broker.queues.items()},
         "visibility_timeout": broker.visibility_timeout,
-        "wait_time_seconds": SQS_WAIT_TIME_SECONDS,
+        "wait_time_seconds": broker.wait_time_seconds,
         "polling_interval": SQS_POLLING_INTERVAL_SECONDS,
     }
     return {

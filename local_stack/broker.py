@@ -50,12 +50,11 @@ def wait_until_serving(port: int, timeout: float = 15.0) -> None:
 
 
 def ensure_queue(port: int, *, visibility_timeout: int) -> str:
-    """Create the queue (idempotent) with the visibility timeout the workers are configured for."""
-    response = client(port).create_queue(
-        QueueName=QUEUE_NAME,
-        Attributes={"VisibilityTimeout": str(visibility_timeout), "ReceiveMessageWaitTimeSeconds": "20"},
-    )
-    return response["QueueUrl"]
+    """Create the queue if needed and give it the visibility timeout the workers are configured for."""
+    sqs = client(port)
+    url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility_timeout)})
+    return url
 
 
 def save_backlog(port: int, queue_url: str, backlog_file: Path) -> int:

@@ -1,0 +1,48 @@
+"""Shared fixtures: a valid runtime environment and a throwaway embedded PostgreSQL server."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SECRET = "s" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def valid_environment() -> dict[str, str]:
+    """Everything a worker needs (the most demanding component), per docs/runtime-contract.md."""
+    return {
+        "AIRFLOW_DB_HOST": "db.example.internal",
+        "AIRFLOW_DB_PORT": "5432",
+        "AIRFLOW_DB_USER": "airflow",
+        "AIRFLOW_DB_PASSWORD": "p@ss:w/rd#1",
+        "AIRFLOW_DB_NAME": "airflow",
+        "AIRFLOW_FERNET_SEED": "f" * 32,
+        "AIRFLOW__API_AUTH__JWT_SECRET": SECRET,
+        "AIRFLOW__API__SECRET_KEY": SECRET,
+        "AIRFLOW_API_SERVER_URL": "http://api-server:8080",
+        "AIRFLOW_SQS_QUEUES": '{"default": "https://sqs.us-east-1.amazonaws.com/123456789012/airflow-default"}',
+        "AWS_REGION": "us-east-1",
+    }
+
+
+@pytest.fixture(scope="session")
+def postgres_port(tmp_path_factory) -> int:
+    """A real PostgreSQL server (the local stack's own code), on a free port, for this session."""
+    from local_stack import postgres
+
+    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    port = free_port()
+    postgres.start(pgdata, port=port, log_file=pgdata.parent / "server.log")
+    yield port
+    postgres.stop(pgdata)

@@ -1,0 +1,69 @@
+"""The Celery configuration Airflow builds its app from, and the worker heartbeat bootstep."""
+
+import threading
+import time
+
+import pytest
+from celery import Celery
+
+from deploy_airflow_on_ecs_fargate import worker_heartbeat
+
+
+@pytest.fixture
+def broker_environment(monkeypatch, valid_environment):
+    for name, value in valid_environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIRFLOW_SQS_QUEUES", '{"default": "https://sqs.eu-west-1.amazonaws.com/1/d", "high": "https://sqs.eu-west-1.amazonaws.com/1/h"}')
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AIRFLOW_SQS_VISIBILITY_TIMEOUT", "7200")
+
+
+def test_sqs_transport_uses_predefined_queues_long_polling_and_the_queue_visibility(broker_environment):
+    from deploy_airflow_on_ecs_fargate.celery_config import SQS_POLLING_INTERVAL_SECONDS, build_celery_config
+
+    config = build_celery_config()
+    options = config["broker_transport_options"]
+    assert options["predefined_queues"] == {
+        "default": {"url": "https://sqs.eu-west-1.amazonaws.com/1/d"},
+        "high": {"url": "https://sqs.eu-west-1.amazonaws.com/1/h"},
+    }
+    assert options["region"] == "eu-west-1"
+    assert options["visibility_timeout"] == 7200
+    assert options["wait_time_seconds"] == 20
+    assert 0 < options["polling_interval"] == SQS_POLLING_INTERVAL_SECONDS <= 1
+
+
+def test_remote_control_and_events_are_off_and_tasks_are_acknowledged_late(broker_environment):
+    from deploy_airflow_on_ecs_fargate.celery_config import build_celery_config
+
+    config = build_celery_config()
+    assert config["worker_enable_remote_control"] is False
+    assert config["worker_send_task_events"] is False
+    assert config["task_acks_late"] is True
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["task_default_queue"] == "default"
+
+
+def test_worker_heartbeat_step_beats_while_consuming_and_stops_with_the_worker(tmp_path, monkeypatch):
+    beat = tmp_path / "heartbeat"
+    monkeypatch.setenv("AIRFLOW_WORKER_HEARTBEAT_FILE", str(beat))
+    monkeypatch.setattr(worker_heartbeat, "HEARTBEAT_INTERVAL_SECONDS", 0.2)
+    worker_heartbeat.install()
+    app = Celery("heartbeat-test", broker="memory://", set_as_current=False)
+    app.conf.worker_hijack_root_logger = False
+    worker = app.Worker(pool="solo", concurrency=1, without_heartbeat=True, without_mingle=True,
+                        without_gossip=True, loglevel="WARNING", quiet=True)
+    thread = threading.Thread(target=worker.start, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not beat.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert beat.exists(), "the consumer never wrote its heartbeat"
+        first = beat.stat().st_mtime
+        time.sleep(0.6)
+        assert beat.stat().st_mtime > first, "the heartbeat is not refreshed by the consumer's timer"
+    finally:
+        worker.stop(in_sighandler=False)
+        thread.join(timeout=20)
+    assert not beat.exists(), "a stopped consumer must not leave a fresh heartbeat behind"

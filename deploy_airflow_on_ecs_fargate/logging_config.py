@@ -27,6 +27,31 @@ from airflow.sdk.log import mask_secret as mask_secret_sdk
 RAW_SECRET_VARIABLES = ("AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_SEED", "AIRFLOW_ADMIN_PASSWORD")
 
 
+class MaskedBinaryStream(io.BufferedIOBase):
+    """The bytes side (``sys.stdout.buffer``), which the Celery worker hands to structlog."""
+
+    def __init__(self, stream):
+        self.wrapped = stream
+
+    def write(self, data) -> int:
+        # surrogateescape round-trips any byte sequence, even a chunk ending mid-character.
+        text = bytes(data).decode("utf-8", "surrogateescape")
+        self.wrapped.write(redact(text).encode("utf-8", "surrogateescape"))
+        return len(data)
+
+    def flush(self) -> None:
+        self.wrapped.flush()
+
+    def fileno(self) -> int:
+        return self.wrapped.fileno()
+
+    def isatty(self) -> bool:
+        return self.wrapped.isatty()
+
+    def writable(self) -> bool:
+        return True
+
+
 class MaskedStream(io.TextIOBase):
     """A text stream that masks every registered secret in what is written to it.
 
@@ -34,6 +59,7 @@ class MaskedStream(io.TextIOBase):
 
     def __init__(self, stream):
         self.wrapped = stream
+        self.buffer = MaskedBinaryStream(stream.buffer) if hasattr(stream, "buffer") else None
 
     def write(self, text: str) -> int:
         self.wrapped.write(redact(text))

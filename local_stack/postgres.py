@@ -10,6 +10,8 @@ import subprocess
 import warnings
 from pathlib import Path
 
+import psutil
+
 with warnings.catch_warnings():
     # Importing the package makes platformdirs warn about XDG_RUNTIME_DIR, a path we never use.
     warnings.simplefilter("ignore")
@@ -62,11 +64,13 @@ def _grant_access(pgdata: Path, user: str) -> None:
 
 
 def is_running(pgdata: Path) -> bool:
-    if not (pgdata / "PG_VERSION").exists():
+    """Read from postmaster.pid by the caller itself: pg_ctl as the server's user could be
+    refused entry to the folder and wrongly answer "not running"."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        return psutil.Process(pid).name() == "postgres"
+    except (FileNotFoundError, IndexError, ValueError, psutil.Error):
         return False
-    result = subprocess.run([_bin("pg_ctl"), "status", "-D", str(pgdata)], capture_output=True, text=True,
-                            user=_run_as())
-    return result.returncode == 0
 
 
 def start(pgdata: Path, *, port: int, log_file: Path) -> bool:
@@ -110,5 +114,8 @@ def stop(pgdata: Path) -> bool:
     """Fast shutdown (clients are disconnected, data is safe); True if a server was stopped."""
     if not is_running(pgdata):
         return False
-    _run([_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pgdata)], user=_run_as(), what="stopping PostgreSQL")
+    user = _run_as()
+    if user:
+        _grant_access(pgdata, user)
+    _run([_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pgdata)], user=user, what="stopping PostgreSQL")
     return True

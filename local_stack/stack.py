@@ -92,7 +92,7 @@ def up(paths: StackPaths) -> None:
         output, _ = admin.communicate(timeout=120)
         if admin.returncode != 0:
             raise StackError(f"creating the admin user failed: {output.strip().splitlines()[-1:]}")
-        say(f"  admin user  {output.strip().splitlines()[-1].removeprefix('deploy_airflow_on_ecs_fargate: ')}")
+        say(f"  admin user  {environment['AIRFLOW_ADMIN_USERNAME']} ready")
     else:
         say("  every component was already running")
 

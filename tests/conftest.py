@@ -37,12 +37,19 @@ def valid_environment() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_port(tmp_path_factory) -> int:
-    """A real PostgreSQL server (the local stack's own code), on a free port, for this session."""
+def postgres_port() -> int:
+    """A real PostgreSQL server (the local stack's own code), on a free port, for this session.
+
+    Not under pytest's temp root, which pytest keeps at 0700: as root, the server runs as its own
+    system user, which must be able to reach its data folder."""
+    import shutil
+    import tempfile
+
     from local_stack import postgres
 
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    home = Path(tempfile.mkdtemp(prefix="pg-test-"))
     port = free_port()
-    postgres.start(pgdata, port=port, log_file=pgdata.parent / "server.log")
+    postgres.start(home / "data", port=port, log_file=home / "server.log")
     yield port
-    postgres.stop(pgdata)
+    postgres.stop(home / "data")
+    shutil.rmtree(home, ignore_errors=True)

@@ -12,6 +12,9 @@ logging.getLogger("airflow.jobs").warning("stdlib line with db-password-8b1c")
 structlog.get_logger("airflow.jobs").warning("structlog line with %s" % sys.argv[1])
 print("print line with fernet-seed-2f9a-000000000000000000000")
 print("stderr line with admin-pw-77f1", file=sys.stderr)
+sys.stdout.flush()
+sys.stdout.buffer.write(b"bytes line with db-password-8b1c\\n")  # the Celery worker logs through .buffer
+sys.stdout.buffer.flush()
 """
 
 
@@ -30,7 +33,8 @@ def test_component_output_masks_raw_and_configured_secrets(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    for line in ("stdlib line with ***", "structlog line with ***", "print line with ***", "stderr line with ***"):
+    for line in ("stdlib line with ***", "structlog line with ***", "print line with ***", "stderr line with ***",
+                 "bytes line with ***"):
         assert line in output
     for secret in ("db-password-8b1c", "fernet-seed-2f9a", "admin-pw-77f1", jwt_secret):
         assert secret not in output

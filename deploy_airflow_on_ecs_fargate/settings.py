@@ -23,8 +23,9 @@ LONG_RUNNING_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggere
 ONE_SHOT_COMPONENTS = ("migrate", "create-admin", "init", "airflow")
 COMPONENTS = LONG_RUNNING_COMPONENTS + ONE_SHOT_COMPONENTS
 
-# Only the components that talk to the broker need the SQS settings.
-BROKER_COMPONENTS = ("scheduler", "worker")
+# Every long-running component loads the Celery executor, whose app reads the SQS settings
+# (celery_config) at import; only the scheduler and workers actually send or receive.
+BROKER_COMPONENTS = LONG_RUNNING_COMPONENTS
 
 MIN_SECRET_LENGTH = 32
 

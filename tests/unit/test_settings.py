@@ -54,13 +54,14 @@ def test_a_bad_value_names_the_variable_and_what_is_expected(valid_environment, 
     assert "\n" not in str(error.value)
 
 
-def test_only_broker_components_need_the_broker(valid_environment):
+def test_every_long_running_component_needs_the_broker_but_one_shot_steps_do_not(valid_environment):
     for name in ("AIRFLOW_SQS_QUEUES", "AWS_REGION", "AIRFLOW_API_SERVER_URL"):
         valid_environment.pop(name)
-    for component in ("api-server", "dag-processor", "triggerer", "migrate"):
-        assert load_settings(component, valid_environment).broker is None
-    with pytest.raises(ConfigurationError, match="AIRFLOW_SQS_QUEUES"):
-        load_settings("scheduler", valid_environment)
+    assert load_settings("migrate", valid_environment).broker is None
+    # They all load the Celery executor, whose configuration reads the queues at import.
+    for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        with pytest.raises(ConfigurationError, match="AIRFLOW_SQS_QUEUES"):
+            load_settings(component, valid_environment)
 
 
 def test_admin_steps_need_the_admin_password(valid_environment):

@@ -1,0 +1,237 @@
+"""The two stacks of a deployment and the wiring between constructs (grants, rules, outputs).
+
+- `<name>-registry`: the ECR repository, deployed first so the image can be pushed.
+- `<name>`: everything else; the image tag is the deploy-time parameter `ImageTag`.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, CfnParameter, CfnRule, CfnRuleAssertion, Duration, Environment, Fn, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from airflow_ecs.airflow_service import AirflowService
+from airflow_ecs.airflow_task import AirflowRuntime
+from airflow_ecs.api_server import API_PORT, ApiServer, PublicEndpoint, internal_url
+from airflow_ecs.celery_broker import CeleryBroker
+from airflow_ecs.cluster import Cluster
+from airflow_ecs.metadata_db import MetadataDatabase
+from airflow_ecs.migrations import MigrationsOnDeploy
+from airflow_ecs.network import Network
+from airflow_ecs.registry import Registry
+from airflow_ecs.scheduled_scaling import ScheduledScaling
+from airflow_ecs.secrets import AirflowSecrets
+from airflow_ecs.settings import DeploymentSettings
+from airflow_ecs.standalone_task import StandaloneTask
+from airflow_ecs.task_logs import TaskLogs
+
+WORKER_LOG_PORT = 8793
+TRIGGERER_LOG_PORT = 8794
+# Fargate's maximum: Spot interruptions and scale-in give a worker two minutes to finish up.
+WORKER_STOP_TIMEOUT = Duration.seconds(120)
+# git sha or semantic version; never `latest` (a tag must name one image).
+IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+
+
+def _environment(settings: DeploymentSettings) -> Environment:
+    return Environment(account=settings.account, region=settings.region)
+
+
+class RegistryStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, settings: DeploymentSettings) -> None:
+        super().__init__(scope, id, env=_environment(settings), description=f"{settings.name}: Airflow image repository")
+        self.registry = Registry(self, "Registry", settings=settings)
+        CfnOutput(self, "RepositoryUri", value=self.registry.repository.repository_uri)
+
+
+class AirflowStack(Stack):
+    def __init__(
+        self, scope: Construct, id: str, *, settings: DeploymentSettings, repository: ecr.IRepository
+    ) -> None:
+        super().__init__(scope, id, env=_environment(settings), description=f"{settings.name}: Apache Airflow 3 on ECS Fargate")
+        self.settings = settings
+        self.image_tag = CfnParameter(
+            self,
+            "ImageTag",
+            type="String",
+            description="Tag of the Airflow image in the registry stack's repository (git sha or version)",
+            allowed_pattern=IMAGE_TAG_PATTERN,
+            constraint_description="an image tag such as a git sha or 1.4.0",
+        )
+        CfnRule(
+            self,
+            "ImageTagIsNotLatest",
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_not(Fn.condition_equals(self.image_tag.value_as_string, "latest")),
+                    assert_description="ImageTag must name one image (git sha or version), not 'latest'",
+                )
+            ],
+        )
+
+        self.network = Network(self, "Network", settings=settings)
+        vpc = self.network.vpc
+        self.cluster = Cluster(self, "Cluster", settings=settings, vpc=vpc)
+        cluster = self.cluster.cluster
+        self.secrets = AirflowSecrets(self, "Secrets", settings=settings)
+        self.metadata_db = MetadataDatabase(
+            self, "MetadataDb", settings=settings, vpc=vpc, subnets=self.network.database_subnets
+        )
+        self.broker = CeleryBroker(self, "CeleryBroker", settings=settings)
+        self.task_logs = TaskLogs(self, "TaskLogs", settings=settings)
+        self.namespace = servicediscovery.PrivateDnsNamespace(
+            self, "Discovery", name=f"{settings.name}.internal", vpc=vpc, description="Airflow service discovery"
+        )
+        self.endpoint = PublicEndpoint(self, "PublicEndpoint", network=self.network, settings=settings)
+
+        db_secret = self.metadata_db.secret
+        runtime = AirflowRuntime(
+            settings=settings,
+            image=ecs.ContainerImage.from_ecr_repository(repository, tag=self.image_tag.value_as_string),
+            environment={
+                "AIRFLOW_API_SERVER_URL": internal_url(self.namespace.namespace_name),
+                # Links in the UI and in notifications point at what users open.
+                "AIRFLOW__API__BASE_URL": self.endpoint.url,
+                # Every container, not only scheduler and workers: Airflow imports the Celery
+                # config (which reads these) wherever it loads the Celery executor.
+                **self.broker.environment(),
+                **self.task_logs.environment(),
+            },
+            secrets={
+                "AIRFLOW_DB_HOST": ecs.Secret.from_secrets_manager(db_secret, "host"),
+                "AIRFLOW_DB_PORT": ecs.Secret.from_secrets_manager(db_secret, "port"),
+                "AIRFLOW_DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
+                "AIRFLOW_DB_PASSWORD": ecs.Secret.from_secrets_manager(db_secret, "password"),
+                "AIRFLOW_DB_NAME": ecs.Secret.from_secrets_manager(db_secret, "dbname"),
+                "AIRFLOW_FERNET_SEED": ecs.Secret.from_secrets_manager(self.secrets.fernet_seed),
+                "AIRFLOW__API_AUTH__JWT_SECRET": ecs.Secret.from_secrets_manager(self.secrets.jwt_secret),
+                "AIRFLOW__API__SECRET_KEY": ecs.Secret.from_secrets_manager(self.secrets.api_secret_key),
+            },
+        )
+        placement = dict(
+            runtime=runtime,
+            cluster=cluster,
+            vpc=vpc,
+            subnets=self.network.task_subnets,
+            assign_public_ip=self.network.assign_public_ip,
+        )
+        self.api_server = ApiServer(
+            self, "ApiServer", runtime=runtime, cluster=cluster, network=self.network,
+            endpoint=self.endpoint, namespace=self.namespace,
+        )
+        self.scheduler = AirflowService(self, "Scheduler", component="scheduler", size=settings.scheduler, **placement)
+        self.dag_processor = AirflowService(
+            self, "DagProcessor", component="dag-processor", size=settings.dag_processor, **placement
+        )
+        self.triggerer = AirflowService(
+            self, "Triggerer", component="triggerer", size=settings.triggerer,
+            port_mappings=[TRIGGERER_LOG_PORT], **placement,
+        )
+        spot = [
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=settings.worker_spot_weight),
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=settings.worker_on_demand_weight),
+        ]
+        self.worker = AirflowService(
+            self, "Worker", component="worker", size=settings.worker,
+            port_mappings=[WORKER_LOG_PORT],
+            extra_environment={"AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency)},
+            capacity_provider_strategies=[s for s in spot if s.weight],
+            stop_timeout=WORKER_STOP_TIMEOUT,
+            **placement,
+        )
+        self.services: dict[str, AirflowService] = {
+            "api-server": self.api_server.airflow,
+            "scheduler": self.scheduler,
+            "dag-processor": self.dag_processor,
+            "triggerer": self.triggerer,
+            "worker": self.worker,
+        }
+        self.standalone = StandaloneTask(
+            self, "StandaloneTask", runtime=runtime, vpc=vpc,
+            admin_password=ecs.Secret.from_secrets_manager(self.secrets.admin_password),
+        )
+        self.task_subnets = vpc.select_subnets(
+            subnet_type=self.network.task_subnets.subnet_type
+        ).subnets
+        self.migrations = MigrationsOnDeploy(
+            self, "Migrations", settings=settings, cluster=cluster, standalone=self.standalone,
+            subnets=self.task_subnets, assign_public_ip=self.network.assign_public_ip,
+        )
+
+        self._allow_traffic()
+        self._grant_permissions()
+        self._order_deployment()
+        if settings.scheduled_scaling is not None:
+            self.scheduled_scaling = ScheduledScaling(
+                self,
+                "ScheduledScaling",
+                schedule=settings.scheduled_scaling,
+                services=[
+                    (self.services[name].service, getattr(settings, name.replace("-", "_")).count)
+                    for name in ("api-server", "scheduler", "dag-processor", "triggerer")
+                ],
+            )
+        self._outputs()
+
+    def _allow_traffic(self) -> None:
+        api = self.api_server.airflow
+        airflow_tasks = [*self.services.values(), self.standalone]
+        for task in airflow_tasks:
+            self.metadata_db.instance.connections.allow_default_port_from(task.connections, "Airflow task")
+            if task is not api:
+                # Execution API (workers), and the REST API for one-off commands.
+                api.connections.allow_from(task.connections, ec2.Port.tcp(API_PORT), "execution API")
+        # The UI fetches logs of running tasks from the worker's and triggerer's log servers.
+        self.worker.connections.allow_from(api.connections, ec2.Port.tcp(WORKER_LOG_PORT), "task log server")
+        self.triggerer.connections.allow_from(api.connections, ec2.Port.tcp(TRIGGERER_LOG_PORT), "trigger log server")
+
+    def _grant_permissions(self) -> None:
+        role = lambda service: service.task.task_definition.task_role  # noqa: E731
+        self.broker.default_queue.grant_send_messages(role(self.scheduler))
+        self.broker.default_queue.grant_consume_messages(role(self.worker))
+        for writer in (self.worker, self.triggerer, self.dag_processor):
+            self.task_logs.grant_write(role(writer))
+        self.task_logs.grant_read(role(self.api_server.airflow))
+        # Metrics for worker autoscaling go to this deployment's namespace only.
+        self.metric_namespace = f"Airflow/{self.settings.name}"
+        role(self.scheduler).add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": self.metric_namespace}},
+            )
+        )
+
+    def _order_deployment(self) -> None:
+        run = self.migrations.resource
+        # The migration task needs the database, its route to AWS APIs and its ingress rule,
+        # and the cluster's capacity providers.
+        run.node.add_dependency(self.metadata_db, self.network, self.cluster)
+        for airflow in self.services.values():
+            airflow.service.node.add_dependency(run)
+
+    def _outputs(self) -> None:
+        def output(name: str, value: str, description: str) -> None:
+            CfnOutput(self, name, value=value, description=description)
+
+        output("ClusterName", self.cluster.cluster.cluster_name, "ECS cluster")
+        for component, airflow in self.services.items():
+            key = "".join(part.title() for part in component.split("-"))
+            output(f"{key}ServiceName", airflow.service.service_name, f"{component} ECS service")
+            output(f"{key}LogGroup", airflow.task.log_group.log_group_name, f"{component} container logs")
+        output("StandaloneTaskDefinitionArn", self.standalone.task_definition.task_definition_arn,
+               "task definition for one-off commands (latest revision at deploy time)")
+        output("StandaloneTaskFamily", self.standalone.task_definition.family, "family of the standalone task")
+        output("StandaloneContainerName", self.standalone.task.container_name, "container to override the command of")
+        output("StandaloneSecurityGroup", self.standalone.security_group.security_group_id, "security group for one-off tasks")
+        output("StandaloneLogGroup", self.standalone.task.log_group.log_group_name, "logs of one-off tasks and migrations")
+        output("TaskSubnets", Fn.join(",", [subnet.subnet_id for subnet in self.task_subnets]), "subnets for tasks")
+        output("AssignPublicIp", "ENABLED" if self.network.assign_public_ip else "DISABLED", "awsvpc assignPublicIp for tasks")
+        output("QueueUrl", self.broker.default_queue.queue_url, "Celery default queue")
+        output("LoadBalancerUrl", self.endpoint.url, "Airflow UI and REST API")
+        output("TaskLogLocation", self.task_logs.location, f"remote task logs ({self.settings.task_logs})")
+        output("MetricNamespace", self.metric_namespace, "CloudWatch namespace the scheduler may publish to")

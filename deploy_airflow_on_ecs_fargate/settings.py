@@ -64,6 +64,13 @@ AIRFLOW_DEFAULTS: dict[str, str] = {
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
 }
 
+# Per-component defaults, applied on top of AIRFLOW_DEFAULTS (the user's AIRFLOW__* still win).
+COMPONENT_DEFAULTS: dict[str, dict[str, str]] = {
+    # Syncing FAB's roles and permissions costs the api-server about 7 s of CPU at every start.
+    # The admin step (create-admin / init, run at every deploy) syncs them instead, once.
+    "api-server": {"AIRFLOW__FAB__UPDATE_FAB_PERMS": "False"},
+}
+
 
 class ConfigurationError(Exception):
     """A missing or malformed environment variable; the message is one line for the operator."""
@@ -106,7 +113,13 @@ class Settings:
             derived["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = self.execution_api_url
         if self.broker:
             derived["AWS_DEFAULT_REGION"] = self.broker.region
-        return {**AIRFLOW_DEFAULTS, **derived, **environ}
+            # Airflow's own default Celery config reads this too (and warns when it is missing);
+            # celery_config uses the same value.
+            derived["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"] = str(
+                self.broker.visibility_timeout
+            )
+        defaults = {**AIRFLOW_DEFAULTS, **COMPONENT_DEFAULTS.get(self.component, {})}
+        return {**defaults, **derived, **environ}
 
 
 def load_settings(component: str, environ: Mapping[str, str] | None = None) -> Settings:

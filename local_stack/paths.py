@@ -50,6 +50,9 @@ class StackPaths:
     def sqs_backlog_file(self) -> Path:
         return self.home / "sqs-backlog.json"
 
+    def stamp_file(self, step: str) -> Path:
+        return self.home / f"{step}.stamp.json"
+
     def log_file(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 

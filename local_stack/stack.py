@@ -22,7 +22,7 @@ from deploy_airflow_on_ecs_fargate.components import (
     TRIGGERER_LOG_SERVER_PORT,
     WORKER_LOG_SERVER_PORT,
 )
-from local_stack import broker, postgres
+from local_stack import broker, postgres, stamps
 from local_stack.environment import API_URL, POSTGRES_PORT, SQS_PORT, component_environment, python
 from local_stack.paths import REPO_ROOT, StackPaths
 from local_stack.preflight import PreflightError, ensure_port_free
@@ -79,20 +79,14 @@ def up(paths: StackPaths) -> None:
 
     if to_start:
         _migrate(paths, environment)
-        admin = subprocess.Popen(
-            entrypoint("create-admin"), env=environment, cwd=REPO_ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
+        admin = _start_admin_step(paths, environment)
         for component in to_start:
             start_detached(
                 entrypoint(component.name), log_file=paths.log_file(component.name),
                 pid_file=paths.pid_file(component.name), env=environment, cwd=REPO_ROOT,
             )
         _wait_healthy(paths, environment, to_start, started)
-        output, _ = admin.communicate(timeout=120)
-        if admin.returncode != 0:
-            raise StackError(f"creating the admin user failed: {output.strip().splitlines()[-1:]}")
-        say(f"  admin user  {environment['AIRFLOW_ADMIN_USERNAME']} ready")
+        _finish_admin_step(paths, environment, admin)
     else:
         say("  every component was already running")
 
@@ -146,6 +140,10 @@ def _restore_backlog(paths: StackPaths, queue_url: str) -> None:
 
 def _migrate(paths: StackPaths, environment: dict[str, str]) -> None:
     begun = time.monotonic()
+    stamp = paths.stamp_file("migrate")
+    if stamps.is_current(stamp, stamps.schema_record(environment)):
+        say("  migrate     schema up to date (same Airflow, same revision as the last migrate)")
+        return
     with open(paths.log_file("migrate"), "ab") as log:
         result = subprocess.run(
             entrypoint("migrate"), env=environment, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -153,7 +151,28 @@ def _migrate(paths: StackPaths, environment: dict[str, str]) -> None:
         )
     if result.returncode != 0:
         raise StackError(f"migrate failed (exit {result.returncode}): see {paths.log_file('migrate')}")
+    stamps.write(stamp, stamps.schema_record(environment))
     say(f"  migrate     done ({time.monotonic() - begun:.1f} s)")
+
+
+def _start_admin_step(paths: StackPaths, environment: dict[str, str]) -> subprocess.Popen | None:
+    """Runs beside the components' start; None when the admin login is unchanged."""
+    if stamps.is_current(paths.stamp_file("admin"), stamps.admin_record(environment)):
+        return None
+    return subprocess.Popen(entrypoint("create-admin"), env=environment, cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish_admin_step(paths: StackPaths, environment: dict[str, str], admin: subprocess.Popen | None) -> None:
+    user = environment["AIRFLOW_ADMIN_USERNAME"]
+    if admin is None:
+        say(f"  admin user  {user} unchanged")
+        return
+    output, _ = admin.communicate(timeout=180)
+    if admin.returncode != 0:
+        raise StackError(f"creating the admin user failed: {output.strip().splitlines()[-1:]}")
+    stamps.write(paths.stamp_file("admin"), stamps.admin_record(environment))
+    say(f"  admin user  {user} ready")
 
 
 def _wait_healthy(paths: StackPaths, environment: dict[str, str], components: list[Component], started: float) -> None:

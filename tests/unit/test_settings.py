@@ -102,3 +102,11 @@ def test_airflow_environment_derives_values_and_lets_the_user_override_defaults(
     assert environment["AIRFLOW__CORE__AUTH_MANAGER"] == AIRFLOW_DEFAULTS["AIRFLOW__CORE__AUTH_MANAGER"]
     assert environment["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "2"
     assert environment["AWS_DEFAULT_REGION"] == "us-east-1"
+
+
+def test_only_the_admin_step_syncs_fab_permissions(valid_environment):
+    valid_environment["AIRFLOW_ADMIN_PASSWORD"] = "secret-admin"
+    api = load_settings("api-server", valid_environment).airflow_environment(valid_environment)
+    admin = load_settings("create-admin", valid_environment).airflow_environment(valid_environment)
+    assert api["AIRFLOW__FAB__UPDATE_FAB_PERMS"] == "False"
+    assert "AIRFLOW__FAB__UPDATE_FAB_PERMS" not in admin  # Airflow's default: True

@@ -1,0 +1,79 @@
+"""Trigger-to-success latency on the running local stack (`make up` first; `make benchmark`).
+
+Measures, through the REST API as a user would trigger them:
+- a one-task DAG (example_one_task), RUNS times, median reported;
+- a DAG of 50 mapped tasks plus its generator and summing task (example_dynamic_task_mapping).
+Latency is the run's own end_date minus the moment just before the trigger call, so the client's
+polling interval does not inflate it. One warm-up run of each DAG is not counted (the first task
+a fresh worker runs pays for imports). Prints a Markdown table with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from local_stack.airflow_api import AirflowApi  # noqa: E402
+from local_stack.environment import API_URL, DEFAULT_ADMIN  # noqa: E402
+
+
+def timed_run(api: AirflowApi, dag_id: str, conf: dict | None = None) -> float:
+    started = datetime.datetime.now(datetime.timezone.utc)
+    run_id = api.trigger(dag_id, conf)
+    state = api.wait_for_run(dag_id, run_id, timeout=600, poll=0.25)
+    if state != "success":
+        raise SystemExit(f"benchmark: {dag_id} run {run_id} ended {state}: look at its task logs in the UI")
+    ended = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["end_date"]
+    return (datetime.datetime.fromisoformat(ended.replace("Z", "+00:00")) - started).total_seconds()
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, load average before: {os.getloadavg()[0]:.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="one-task runs to measure (default 10)")
+    parser.add_argument("--mapped-runs", type=int, default=3, help="50-task mapped runs to measure (default 3)")
+    parser.add_argument("--mapped-count", type=int, default=50)
+    args = parser.parse_args()
+    user, password = os.environ.get("AIRFLOW_ADMIN_USERNAME", DEFAULT_ADMIN[0]), os.environ.get(
+        "AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN[1])
+    where = machine()
+    try:
+        api = AirflowApi.login(API_URL, user, password)
+    except OSError as error:
+        print(f"benchmark: the local stack does not answer at {API_URL} ({error}): run `make up` first",
+              file=sys.stderr)
+        return 1
+    for dag_id in ("example_one_task", "example_dynamic_task_mapping"):
+        api.wait_for_dag(dag_id)
+        timed_run(api, dag_id, {"count": 2} if "mapping" in dag_id else None)  # warm-up, not counted
+
+    one_task = [timed_run(api, "example_one_task") for _ in range(args.runs)]
+    mapped = [timed_run(api, "example_dynamic_task_mapping", {"count": args.mapped_count})
+              for _ in range(args.mapped_runs)]
+
+    print(f"Measured {time.strftime('%Y-%m-%d')} on {where}\n")
+    print("| DAG | runs | median | min | max |")
+    print("|---|---|---|---|---|")
+    for name, values in ((f"one task", one_task), (f"{args.mapped_count} mapped tasks (+2)", mapped)):
+        print(f"| {name} | {len(values)} | {statistics.median(values):.2f} s | {min(values):.2f} s "
+              f"| {max(values):.2f} s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

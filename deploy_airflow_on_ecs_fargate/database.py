@@ -8,6 +8,10 @@ from urllib.parse import urlsplit
 import psycopg2
 
 
+# Per attempt: an unreachable host (dropped packets) must not eat the whole wait in one try.
+CONNECT_TIMEOUT_SECONDS = 3
+
+
 class DatabaseUnavailable(Exception):
     """The database did not answer within the allowed time; the message is one line."""
 
@@ -32,7 +36,7 @@ def wait_for_database(
     deadline = started + timeout
     while True:
         try:
-            psycopg2.connect(libpq_url(sqlalchemy_url), connect_timeout=max(1, min(5, int(timeout) or 1))).close()
+            psycopg2.connect(libpq_url(sqlalchemy_url), connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
             return time.monotonic() - started
         except psycopg2.OperationalError as error:
             reason = (str(error).strip().splitlines() or ["no answer"])[-1]

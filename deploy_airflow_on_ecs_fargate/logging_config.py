@@ -27,11 +27,27 @@ from airflow.sdk.log import mask_secret as mask_secret_sdk
 RAW_SECRET_VARIABLES = ("AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_SEED", "AIRFLOW_ADMIN_PASSWORD")
 
 
-class MaskedBinaryStream(io.BufferedIOBase):
-    """The bytes side (``sys.stdout.buffer``), which the Celery worker hands to structlog."""
+class _WrappedStream:
+    """What both masked streams pass straight to the stream they wrap."""
 
     def __init__(self, stream):
         self.wrapped = stream
+
+    def flush(self) -> None:
+        self.wrapped.flush()
+
+    def fileno(self) -> int:
+        return self.wrapped.fileno()
+
+    def isatty(self) -> bool:
+        return self.wrapped.isatty()
+
+    def writable(self) -> bool:
+        return True
+
+
+class MaskedBinaryStream(_WrappedStream, io.BufferedIOBase):
+    """The bytes side (``sys.stdout.buffer``), which the Celery worker hands to structlog."""
 
     def write(self, data) -> int:
         # surrogateescape round-trips any byte sequence, even a chunk ending mid-character.
@@ -39,43 +55,19 @@ class MaskedBinaryStream(io.BufferedIOBase):
         self.wrapped.write(redact(text).encode("utf-8", "surrogateescape"))
         return len(data)
 
-    def flush(self) -> None:
-        self.wrapped.flush()
 
-    def fileno(self) -> int:
-        return self.wrapped.fileno()
-
-    def isatty(self) -> bool:
-        return self.wrapped.isatty()
-
-    def writable(self) -> bool:
-        return True
-
-
-class MaskedStream(io.TextIOBase):
+class MaskedStream(_WrappedStream, io.TextIOBase):
     """A text stream that masks every registered secret in what is written to it.
 
     Log lines are written whole, so a secret is never split across two writes in practice."""
 
     def __init__(self, stream):
-        self.wrapped = stream
+        super().__init__(stream)
         self.buffer = MaskedBinaryStream(stream.buffer) if hasattr(stream, "buffer") else None
 
     def write(self, text: str) -> int:
         self.wrapped.write(redact(text))
         return len(text)
-
-    def flush(self) -> None:
-        self.wrapped.flush()
-
-    def fileno(self) -> int:
-        return self.wrapped.fileno()
-
-    def isatty(self) -> bool:
-        return self.wrapped.isatty()
-
-    def writable(self) -> bool:
-        return True
 
     @property
     def encoding(self):

@@ -22,6 +22,7 @@ from deploy_airflow_on_ecs_fargate.components import (
     TRIGGERER_LOG_SERVER_PORT,
     WORKER_LOG_SERVER_PORT,
 )
+from deploy_airflow_on_ecs_fargate.settings import ConfigurationError
 from local_stack import broker, postgres, stamps
 from local_stack.environment import API_URL, POSTGRES_PORT, SQS_PORT, component_environment, python
 from local_stack.paths import REPO_ROOT, StackPaths
@@ -186,7 +187,7 @@ def _wait_healthy(paths: StackPaths, environment: dict[str, str], components: li
                                  f"(full log: {paths.log_file(name)})")
             try:
                 health.check(name, environment)
-            except (health.Unhealthy, Exception):
+            except (health.Unhealthy, ConfigurationError):
                 continue
             waiting.discard(name)
             say(f"  {name:<11} healthy ({time.monotonic() - started:.1f} s)")
@@ -236,7 +237,7 @@ def status(paths: StackPaths) -> bool:
         else:
             try:
                 line, healthy = f"healthy: {health.check(component.name, environment)}", True
-            except (health.Unhealthy, Exception) as problem:
+            except (health.Unhealthy, ConfigurationError) as problem:
                 line, healthy = f"unhealthy: {problem}", False
             line = f"pid {pid}, {line}"
         all_healthy &= healthy

@@ -44,8 +44,24 @@ def local_stack(command: str, environment: dict[str, str], timeout: float = 600)
     return result
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without what earlier tests or pytest itself put there: the
+    stack must see a user's shell, not a test session's Airflow settings."""
+    return {name: value for name, value in os.environ.items()
+            if not name.startswith(("AIRFLOW", "PYTEST", "LOCAL_STACK"))}
+
+
+def print_log_tails(paths: StackPaths, lines: int = 40) -> None:
+    """On failure, show the components' last lines in the test output (the state is deleted)."""
+    for log in sorted(paths.logs.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"\n===== {log.name} (last {len(tail)} lines) =====", *tail, sep="\n", file=sys.__stderr__)
+    for log in sorted((paths.airflow_home / "logs").rglob("*.log"))[-3:]:
+        print(f"\n===== task log {log}", log.read_text(errors="replace")[-3000:], sep="\n", file=sys.__stderr__)
+
+
 @pytest.fixture(scope="module")
-def stack():
+def stack(request):
     # Not under pytest's temp root: pytest resets it to 0700, which locks out PostgreSQL's own
     # system user when the tests run as root.
     home = Path(tempfile.mkdtemp(prefix="local-stack-test-"))
@@ -55,14 +71,17 @@ def stack():
     dags.mkdir()
     for source in [*(REPO_ROOT / "dags").glob("*.py"), *(Path(__file__).parent / "dags").glob("*.py")]:
         shutil.copy(source, dags)
-    environment = {**os.environ, **TEST_SETTINGS, "LOCAL_STACK_HOME": str(home / "state"),
+    environment = {**clean_environment(), **TEST_SETTINGS, "LOCAL_STACK_HOME": str(home / "state"),
                    "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
     paths = StackPaths(home / "state")
+    failures_before = request.session.testsfailed
     try:
         started = local_stack("up", environment)
         assert started.returncode == 0, started.stderr
         yield paths, environment, started.stdout
     finally:
+        if request.session.testsfailed > failures_before or not paths.environment_file.exists():
+            print_log_tails(paths)
         # Each component leads its own process group: after `down` none may have a member left.
         groups = [pid for c in COMPONENTS if (pid := running_pid(paths.pid_file(c.name)))]
         stopped = local_stack("down", environment)

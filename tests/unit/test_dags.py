@@ -14,12 +14,12 @@ EXPECTED_DAGS = {
 
 @pytest.fixture(scope="module")
 def dag_bag(tmp_path_factory):
-    import os
+    # Restored afterwards: later tests start processes with this process's environment.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
+        from airflow.dag_processing.dagbag import DagBag
 
-    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(REPO_ROOT / "dags"))
+        yield DagBag(dag_folder=str(REPO_ROOT / "dags"))
 
 
 def test_every_dag_file_imports_without_errors(dag_bag):

@@ -18,7 +18,7 @@ def airflow_command(*args: str) -> list[str]:
 
 
 def command_for(settings: Settings, extra_args: list[str]) -> list[str]:
-    """The Airflow command a long-running component or ``migrate``/``airflow`` replaces itself with."""
+    """The Airflow command a long-running component or ``airflow ...`` replaces itself with."""
     match settings.component:
         case "api-server":
             return airflow_command("api-server", "--port", str(API_SERVER_PORT), *extra_args)
@@ -27,8 +27,6 @@ def command_for(settings: Settings, extra_args: list[str]) -> list[str]:
         case "worker":
             queues = ",".join(settings.broker.queues) if settings.broker else "default"
             return airflow_command("celery", "worker", "--queues", queues, *extra_args)
-        case "migrate":
-            return airflow_command("db", "migrate", *extra_args)
         case "airflow":
             return airflow_command(*extra_args)
     raise ValueError(f"{settings.component} has no single command")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import psycopg2
 
+
+# Our own advisory lock id (Airflow's internal locks use small integers).
+MIGRATION_LOCK_ID = zlib.crc32(b"deploy_airflow_on_ecs_fargate.migrate")
 
 # Per attempt: an unreachable host (dropped packets) must not eat the whole wait in one try.
 CONNECT_TIMEOUT_SECONDS = 3
@@ -49,3 +55,24 @@ def wait_for_database(
             if on_retry:
                 on_retry(reason)
             time.sleep(interval)
+
+
+@contextmanager
+def migration_lock(sqlalchemy_url: str, *, on_wait=None) -> Iterator[None]:
+    """Hold a database-wide lock for the whole migration step.
+
+    `airflow db migrate` locks its own tables, but the FAB provider creates its tables outside
+    that lock: two first-time migrations at once fail on a duplicate sequence. The lock belongs to
+    this connection's session, so it is released even if the process dies."""
+    connection = psycopg2.connect(libpq_url(sqlalchemy_url), connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+            if not cursor.fetchone()[0]:
+                if on_wait:
+                    on_wait()
+                cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        yield
+    finally:
+        connection.close()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from deploy_airflow_on_ecs_fargate.components import airflow_command, command_for
-from deploy_airflow_on_ecs_fargate.database import DatabaseUnavailable, describe, wait_for_database
+from deploy_airflow_on_ecs_fargate.database import DatabaseUnavailable, describe, migration_lock, wait_for_database
 from deploy_airflow_on_ecs_fargate.settings import COMPONENTS, ConfigurationError, Settings, load_settings
 
 PROGRAM = "deploy_airflow_on_ecs_fargate"
@@ -57,17 +57,27 @@ def create_admin(settings: Settings) -> None:
     ))
 
 
+def migrate(settings: Settings, extra_args: list[str]) -> int:
+    """`airflow db migrate`, one at a time across every task of the deployment."""
+    with migration_lock(settings.database_url, on_wait=lambda: say("waiting for another migration to finish")):
+        result = subprocess.run(airflow_command("db", "migrate", *extra_args), check=False)
+    if result.returncode != 0:
+        say(f"error: airflow db migrate failed with exit code {result.returncode}")
+    return result.returncode
+
+
 def run(settings: Settings, extra_args: list[str]) -> int:
     """Start the component. Long-running ones and plain commands replace this process (exec),
     so they receive signals directly: Celery's warm shutdown needs the SIGTERM ECS sends."""
+    if settings.component == "migrate":
+        return migrate(settings, extra_args)
     if settings.component == "create-admin":
         create_admin(settings)
         return 0
     if settings.component == "init":
-        migrated = subprocess.run(airflow_command("db", "migrate"), check=False)
-        if migrated.returncode != 0:
-            say(f"error: airflow db migrate failed with exit code {migrated.returncode}")
-            return migrated.returncode
+        migrated = migrate(settings, [])
+        if migrated != 0:
+            return migrated
         create_admin(settings)
         return 0
     command = command_for(settings, extra_args)

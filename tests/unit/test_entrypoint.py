@@ -60,7 +60,6 @@ def test_database_that_answers_is_not_waited_for(valid_environment, postgres_por
         ("dag-processor", ["dag-processor"]),
         ("triggerer", ["triggerer"]),
         ("worker", ["celery", "worker", "--queues", "default,high"]),
-        ("migrate", ["db", "migrate"]),
     ],
 )
 def test_each_component_maps_to_its_airflow_command(valid_environment, component, expected_tail):

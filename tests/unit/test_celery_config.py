@@ -44,6 +44,8 @@ def test_remote_control_and_events_are_off_and_tasks_are_acknowledged_late(broke
     assert config["task_default_queue"] == "default"
 
 
+# CI and this machine run as root; Celery warns about a root worker (the image runs as uid 50000).
+@pytest.mark.filterwarnings("ignore::celery.platforms.SecurityWarning")
 def test_worker_heartbeat_step_beats_while_consuming_and_stops_with_the_worker(tmp_path, monkeypatch):
     beat = tmp_path / "heartbeat"
     monkeypatch.setenv("AIRFLOW_WORKER_HEARTBEAT_FILE", str(beat))

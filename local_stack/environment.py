@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 from collections.abc import Mapping
 
 from local_stack import broker, postgres
@@ -64,7 +63,3 @@ def component_environment(paths: StackPaths, user_environ: Mapping[str, str]) ->
     environment.pop("AWS_PROFILE", None)
     environment.pop("AWS_SESSION_TOKEN", None)
     return environment
-
-
-def python() -> str:
-    return sys.executable

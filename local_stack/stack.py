@@ -24,7 +24,7 @@ from deploy_airflow_on_ecs_fargate.components import (
 )
 from deploy_airflow_on_ecs_fargate.settings import ConfigurationError
 from local_stack import broker, postgres, stamps
-from local_stack.environment import API_URL, POSTGRES_PORT, SQS_PORT, component_environment, python
+from local_stack.environment import API_URL, POSTGRES_PORT, SQS_PORT, component_environment
 from local_stack.paths import REPO_ROOT, StackPaths
 from local_stack.preflight import PreflightError, ensure_port_free
 from local_stack.processes import running_pid, start_detached, stop_group
@@ -62,7 +62,7 @@ def say(message: str) -> None:
 
 
 def entrypoint(component: str) -> list[str]:
-    return [python(), "-m", "deploy_airflow_on_ecs_fargate", component]
+    return [sys.executable, "-m", "deploy_airflow_on_ecs_fargate", component]
 
 
 def up(paths: StackPaths) -> None:
@@ -120,7 +120,7 @@ def _start_broker(paths: StackPaths, environment: dict[str, str], running: bool)
     begun = time.monotonic()
     if not running:
         start_detached(
-            broker.server_command(python(), SQS_PORT), log_file=paths.log_file(BROKER),
+            broker.server_command(sys.executable, SQS_PORT), log_file=paths.log_file(BROKER),
             pid_file=paths.pid_file(BROKER), env=environment, cwd=paths.home,
         )
     try:

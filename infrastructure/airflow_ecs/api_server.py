@@ -7,16 +7,16 @@ through Cloud Map DNS (`api-server.<namespace>`), never through the public load 
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from airflow_ecs.airflow_service import AirflowService
 from airflow_ecs.airflow_task import AirflowRuntime
+from airflow_ecs.common import private_log_bucket
 from airflow_ecs.network import Network
 from airflow_ecs.settings import DeploymentSettings
 
@@ -48,16 +48,7 @@ class PublicEndpoint(Construct):
             security_group=self.security_group,
             drop_invalid_header_fields=True,
         )
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            # ALB access logs support only SSE-S3.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.access_logs = private_log_bucket(self, "AccessLogs", expire_after_days=90)
         self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
         port = 443 if https else 80
         for cidr in settings.allowed_client_cidrs:

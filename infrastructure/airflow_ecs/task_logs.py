@@ -8,13 +8,13 @@ live, searchable) or an S3 bucket (cheaper for large volumes). Configured throug
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from airflow_ecs.common import retention
+from airflow_ecs.common import private_log_bucket, retention
 from airflow_ecs.settings import DeploymentSettings
 
 PREFIX = "task-logs"
@@ -42,16 +42,7 @@ class TaskLogs(Construct):
             )
             self.location = self.log_group.log_group_name
         else:
-            self.bucket = s3.Bucket(
-                self,
-                "Bucket",
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(settings.task_log_retention_days))],
-                # A bucket with objects cannot be deleted by CloudFormation: keep it, empty it by hand.
-                removal_policy=RemovalPolicy.RETAIN,
-            )
+            self.bucket = private_log_bucket(self, "Bucket", expire_after_days=settings.task_log_retention_days)
             self.base_log_folder = f"s3://{self.bucket.bucket_name}/{PREFIX}"
             self.location = self.bucket.bucket_name
 

@@ -24,8 +24,11 @@ $(UV):
 	  echo "error: '$(PYTHON) -m venv' does not work: on Debian or Ubuntu install it with 'sudo apt-get install python3-venv'"; exit 1; }
 	@$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	@$(UV) sync --frozen --quiet
+# --compile-bytecode: uv does not write .pyc files, and where PYTHONDONTWRITEBYTECODE is set (CI,
+# this machine) Python never does either, so every process and every Airflow task would compile
+# Airflow from source again: twice the start-up CPU (docs/decisions/0005-bytecode-and-worker-preload.md).
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock Makefile
+	@$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.synced ## install every Python dependency from the lock file

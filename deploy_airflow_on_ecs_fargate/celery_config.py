@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-from deploy_airflow_on_ecs_fargate import worker_heartbeat
+from deploy_airflow_on_ecs_fargate import worker_heartbeat, worker_preload
 from deploy_airflow_on_ecs_fargate.settings import load_broker_settings
 
 # Client-side pause after an empty poll, and while every worker slot is busy: small, so a new
@@ -45,3 +45,4 @@ def build_celery_config() -> dict:
 
 CELERY_CONFIG = build_celery_config()
 worker_heartbeat.install()
+worker_preload.install()

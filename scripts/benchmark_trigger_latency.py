@@ -5,7 +5,8 @@ Measures, through the REST API as a user would trigger them:
 - a DAG of 50 mapped tasks plus its generator and summing task (example_dynamic_task_mapping).
 Latency is the run's own end_date minus the moment just before the trigger call, so the client's
 polling interval does not inflate it. One warm-up run of each DAG is not counted (the first task
-a fresh worker runs pays for imports). Prints a Markdown table with the machine it ran on.
+a fresh worker runs pays for imports). Prints a Markdown table with the machine it ran on, and the
+CPU-seconds each part of the stack spent during the measured runs (where the time goes).
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil  # noqa: E402
+
 from local_stack.airflow_api import AirflowApi  # noqa: E402
 from local_stack.environment import API_URL, DEFAULT_ADMIN  # noqa: E402
+from local_stack.paths import StackPaths  # noqa: E402
+from local_stack.processes import group_members, running_pid  # noqa: E402
+from local_stack.stack import BROKER, COMPONENTS  # noqa: E402
 
 
 def timed_run(api: AirflowApi, dag_id: str, conf: dict | None = None) -> float:
@@ -33,6 +39,32 @@ def timed_run(api: AirflowApi, dag_id: str, conf: dict | None = None) -> float:
         raise SystemExit(f"benchmark: {dag_id} run {run_id} ended {state}: look at its task logs in the UI")
     ended = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["end_date"]
     return (datetime.datetime.fromisoformat(ended.replace("Z", "+00:00")) - started).total_seconds()
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    """CPU time of live processes plus that of their exited children (tasks, connections)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def cpu_by_part(paths: StackPaths) -> dict[str, float]:
+    """CPU-seconds used so far by each component's process group, the broker and PostgreSQL."""
+    usage = {}
+    for name in (*(c.name for c in COMPONENTS), BROKER):
+        pid = running_pid(paths.pid_file(name))
+        usage[name] = _cpu_seconds(group_members(pid)) if pid else 0.0
+    try:
+        postmaster = psutil.Process(int((paths.pgdata / "postmaster.pid").read_text().split()[0]))
+        usage["postgres"] = _cpu_seconds([postmaster, *postmaster.children()])
+    except (OSError, ValueError, psutil.Error):
+        usage["postgres"] = 0.0
+    return usage
 
 
 def machine() -> str:
@@ -62,9 +94,13 @@ def main() -> int:
         api.wait_for_dag(dag_id)
         timed_run(api, dag_id, {"count": 2} if "mapping" in dag_id else None)  # warm-up, not counted
 
+    paths = StackPaths.default()
+    cpu_before, wall_before = cpu_by_part(paths), time.monotonic()
     one_task = [timed_run(api, "example_one_task") for _ in range(args.runs)]
     mapped = [timed_run(api, "example_dynamic_task_mapping", {"count": args.mapped_count})
               for _ in range(args.mapped_runs)]
+    wall = time.monotonic() - wall_before
+    cpu = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_by_part(paths).items()}
 
     print(f"Measured {time.strftime('%Y-%m-%d')} on {where}\n")
     print("| DAG | runs | median | min | max |")
@@ -72,6 +108,11 @@ def main() -> int:
     for name, values in ((f"one task", one_task), (f"{args.mapped_count} mapped tasks (+2)", mapped)):
         print(f"| {name} | {len(values)} | {statistics.median(values):.2f} s | {min(values):.2f} s "
               f"| {max(values):.2f} s |")
+    tasks = args.runs + args.mapped_runs * (args.mapped_count + 2)
+    print(f"\nCPU-seconds during the measured runs ({tasks} tasks, {wall:.1f} s wall, "
+          f"{os.cpu_count()} cores: at most {wall * os.cpu_count():.0f} CPU-s):")
+    for name, used in sorted(cpu.items(), key=lambda item: -item[1]):
+        print(f"  {name:14s} {used:6.1f}  ({used / tasks:.3f} per task)")
     return 0
 
 

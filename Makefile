@@ -52,7 +52,7 @@ test: install ## install and run the whole test suite
 	@$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 benchmark: install ## measure trigger-to-success latency on the local stack
-	@$(VENV_PY) scripts/benchmark_trigger_latency.py
+	@$(VENV_PY) scripts/benchmark_trigger_latency.py $(BENCHMARK_ARGS)
 
 # Targets of the infrastructure and container images live beside their own concern.
 -include make/*.mk

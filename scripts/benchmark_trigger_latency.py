@@ -75,12 +75,30 @@ def machine() -> str:
             f"Python {platform.python_version()}, load average before: {os.getloadavg()[0]:.2f}")
 
 
+def measure_idle(paths: StackPaths, seconds: float) -> int:
+    if running_pid(paths.pid_file("scheduler")) is None:
+        print("benchmark: the local stack is not running: run `make up` first", file=sys.stderr)
+        return 1
+    before = cpu_by_part(paths)
+    time.sleep(seconds)
+    used = {name: total - before.get(name, 0.0) for name, total in cpu_by_part(paths).items()}
+    print(f"Idle CPU over {seconds:.0f} s, measured {time.strftime('%Y-%m-%d')} on {machine()}:")
+    for name, spent in sorted(used.items(), key=lambda item: -item[1]):
+        print(f"  {name:14s} {100 * spent / seconds:5.1f} % of one core")
+    print(f"  {'all':14s} {100 * sum(used.values()) / seconds:5.1f} % of one core")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="one-task runs to measure (default 10)")
     parser.add_argument("--mapped-runs", type=int, default=3, help="50-task mapped runs to measure (default 3)")
     parser.add_argument("--mapped-count", type=int, default=50)
+    parser.add_argument("--idle", type=float, metavar="SECONDS",
+                        help="instead: measure the CPU the idle stack uses over SECONDS, trigger nothing")
     args = parser.parse_args()
+    if args.idle:
+        return measure_idle(StackPaths.default(), args.idle)
     user, password = os.environ.get("AIRFLOW_ADMIN_USERNAME", DEFAULT_ADMIN[0]), os.environ.get(
         "AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN[1])
     where = machine()
@@ -109,8 +127,9 @@ def main() -> int:
         print(f"| {name} | {len(values)} | {statistics.median(values):.2f} s | {min(values):.2f} s "
               f"| {max(values):.2f} s |")
     tasks = args.runs + args.mapped_runs * (args.mapped_count + 2)
+    busy = sum(cpu.values()) / (wall * os.cpu_count())
     print(f"\nCPU-seconds during the measured runs ({tasks} tasks, {wall:.1f} s wall, "
-          f"{os.cpu_count()} cores: at most {wall * os.cpu_count():.0f} CPU-s):")
+          f"{os.cpu_count()} cores, {100 * busy:.0f} % busy):")
     for name, used in sorted(cpu.items(), key=lambda item: -item[1]):
         print(f"  {name:14s} {used:6.1f}  ({used / tasks:.3f} per task)")
     return 0

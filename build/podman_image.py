@@ -312,6 +312,21 @@ def smoke(image: str) -> dict:
     results["airflow_version"] = reported
     results["airflow_version_seconds"] = round(elapsed, 2)
 
+    # Bytecode is in the image: the code is root-owned and the image runs as another user, so a
+    # module without its .pyc would be compiled again by every process and every task (decision 0005).
+    probe = ("import os, sys\n"
+             "from deploy_airflow_on_ecs_fargate import worker_preload\n"
+             "worker_preload.preload()\n"
+             "cached = [m for m in list(sys.modules.values()) if getattr(m, '__cached__', None)]\n"
+             "missing = sorted(m.__name__ for m in cached if not os.path.exists(m.__cached__))\n"
+             "print(len(cached), len(missing), ' '.join(missing[:5]))\n")
+    bytecode = podman_run(image, "python", "-c", probe)
+    counts = (bytecode.stdout.strip().splitlines() or ["? ? "])[-1].split(" ", 2)
+    if bytecode.returncode != 0 or counts[1] != "0":
+        raise SmokeFailure(f"modules a task imports have no bytecode in the image: {counts[1:]}"
+                           f" {bytecode.stderr.strip()[-300:]}")
+    log(f"ok   all {counts[0]} modules a task process imports have their bytecode in the image")
+
     # Exactly the lock: every installed distribution is a locked one at the locked version.
     listing = podman_run(image, "python", "-m", "pip", "list", "--format", "json", "--disable-pip-version-check")
     installed = {normalize(item["name"]): item["version"] for item in json.loads(listing.stdout or "[]")}

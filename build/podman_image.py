@@ -314,18 +314,22 @@ def smoke(image: str) -> dict:
 
     # Bytecode is in the image: the code is root-owned and the image runs as another user, so a
     # module without its .pyc would be compiled again by every process and every task (decision 0005).
-    probe = ("import os, sys\n"
+    probe = ("import json, os, sys\n"
              "from deploy_airflow_on_ecs_fargate import worker_preload\n"
              "worker_preload.preload()\n"
              "cached = [m for m in list(sys.modules.values()) if getattr(m, '__cached__', None)]\n"
              "missing = sorted(m.__name__ for m in cached if not os.path.exists(m.__cached__))\n"
-             "print(len(cached), len(missing), ' '.join(missing[:5]))\n")
+             "print(json.dumps({'modules': len(cached), 'missing': missing}))\n")
     bytecode = podman_run(image, "python", "-c", probe)
-    counts = (bytecode.stdout.strip().splitlines() or ["? ? "])[-1].split(" ", 2)
-    if bytecode.returncode != 0 or counts[1] != "0":
-        raise SmokeFailure(f"modules a task imports have no bytecode in the image: {counts[1:]}"
+    try:
+        found = json.loads(bytecode.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        found = None
+    if bytecode.returncode != 0 or not found or found["missing"]:
+        missing = ", ".join(found["missing"][:5]) if found else "the probe printed nothing"
+        raise SmokeFailure(f"modules a task imports have no bytecode in the image: {missing}"
                            f" {bytecode.stderr.strip()[-300:]}")
-    log(f"ok   all {counts[0]} modules a task process imports have their bytecode in the image")
+    log(f"ok   all {found['modules']} modules a task process imports have their bytecode in the image")
 
     # Exactly the lock: every installed distribution is a locked one at the locked version.
     listing = podman_run(image, "python", "-m", "pip", "list", "--format", "json", "--disable-pip-version-check")

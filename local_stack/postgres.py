@@ -63,14 +63,18 @@ def _grant_access(pgdata: Path, user: str) -> None:
     os.chown(pgdata, entry.pw_uid, entry.pw_gid)
 
 
-def is_running(pgdata: Path) -> bool:
-    """Read from postmaster.pid by the caller itself: pg_ctl as the server's user could be
-    refused entry to the folder and wrongly answer "not running"."""
+def server_pid(pgdata: Path) -> int | None:
+    """The running server's pid, read from postmaster.pid by the caller itself: pg_ctl as the
+    server's user could be refused entry to the folder and wrongly answer "not running"."""
     try:
         pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-        return psutil.Process(pid).name() == "postgres"
+        return pid if psutil.Process(pid).name() == "postgres" else None
     except (FileNotFoundError, IndexError, ValueError, psutil.Error):
-        return False
+        return None
+
+
+def is_running(pgdata: Path) -> bool:
+    return server_pid(pgdata) is not None
 
 
 def start(pgdata: Path, *, port: int, log_file: Path) -> bool:

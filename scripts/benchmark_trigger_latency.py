@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
+from local_stack import postgres  # noqa: E402
 from local_stack.airflow_api import AirflowApi  # noqa: E402
 from local_stack.environment import API_URL, DEFAULT_ADMIN  # noqa: E402
 from local_stack.paths import StackPaths  # noqa: E402
@@ -59,10 +60,11 @@ def cpu_by_part(paths: StackPaths) -> dict[str, float]:
     for name in (*(c.name for c in COMPONENTS), BROKER):
         pid = running_pid(paths.pid_file(name))
         usage[name] = _cpu_seconds(group_members(pid)) if pid else 0.0
+    pid = postgres.server_pid(paths.pgdata)
     try:
-        postmaster = psutil.Process(int((paths.pgdata / "postmaster.pid").read_text().split()[0]))
-        usage["postgres"] = _cpu_seconds([postmaster, *postmaster.children()])
-    except (OSError, ValueError, psutil.Error):
+        postmaster = psutil.Process(pid) if pid else None
+        usage["postgres"] = _cpu_seconds([postmaster, *postmaster.children()]) if postmaster else 0.0
+    except psutil.Error:
         usage["postgres"] = 0.0
     return usage
 

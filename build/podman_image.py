@@ -122,7 +122,9 @@ def ensure_tools() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise SmokeFailure(f"missing {', '.join(missing)}: install them (apt-get install -y {' '.join(missing)}) or run as root")
+        raise SmokeFailure(
+            f"missing {', '.join(missing)}: install them (apt-get install -y {' '.join(missing)}) or run as root"
+        )
     log(f"installing {' '.join(missing)} from Debian")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if run(["apt-get", "install", "-y", "--no-install-recommends", *missing], check=False, env=env).returncode != 0:
@@ -163,8 +165,16 @@ def build_standin() -> None:
     if rootfs.exists():
         shutil.rmtree(rootfs)
     started = time.monotonic()
-    run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-         "bookworm", str(rootfs), DEBIAN_MIRROR])
+    run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3,python3-venv,ca-certificates",
+            "bookworm",
+            str(rootfs),
+            DEBIAN_MIRROR,
+        ]
+    )
     for relative in STANDIN_TRIM:
         path = rootfs / relative
         if path.is_dir():
@@ -177,10 +187,7 @@ def build_standin() -> None:
     archive = STATE / "standin-rootfs.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(rootfs, arcname=".")
-    run(["podman", "import",
-         "--change", "ENV LANG=C.UTF-8",
-         "--change", 'CMD ["python3"]',
-         str(archive), STANDIN_BASE])
+    run(["podman", "import", "--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]', str(archive), STANDIN_BASE])
     archive.unlink()
     shutil.rmtree(rootfs)
     log(f"ok   base stand-in {STANDIN_BASE} built in {time.monotonic() - started:.0f} s (debootstrap)")
@@ -207,8 +214,21 @@ def choose_base(mode: str, pull_timeout: float) -> str:
 
 
 def build(image: str, base: str, containerfile: Path, *, no_cache: bool, platform: str | None) -> float:
-    cmd = ["podman", "build", "--format", "docker", "--network", "host", "--pull=never",
-           "--build-arg", f"PYTHON_BASE={base}", "--file", str(containerfile), "--tag", image]
+    cmd = [
+        "podman",
+        "build",
+        "--format",
+        "docker",
+        "--network",
+        "host",
+        "--pull=never",
+        "--build-arg",
+        f"PYTHON_BASE={base}",
+        "--file",
+        str(containerfile),
+        "--tag",
+        image,
+    ]
     if HOST_CA_BUNDLE.exists():
         cmd += ["--volume", f"{HOST_CA_BUNDLE}:{BUILD_CA_PATH}:ro", "--build-arg", f"PIP_CERT={BUILD_CA_PATH}"]
     if no_cache:
@@ -219,8 +239,10 @@ def build(image: str, base: str, containerfile: Path, *, no_cache: bool, platfor
     started = time.monotonic()
     run(cmd, timeout=3600)
     elapsed = time.monotonic() - started
-    log(f"ok   built {image} from {containerfile.relative_to(ROOT)} on {base} in {elapsed:.0f} s"
-        f"{' (no cache)' if no_cache else ''}")
+    log(
+        f"ok   built {image} from {containerfile.relative_to(ROOT)} on {base} in {elapsed:.0f} s"
+        f"{' (no cache)' if no_cache else ''}"
+    )
     return elapsed
 
 
@@ -229,15 +251,17 @@ def inspect(image: str) -> dict:
 
 
 def podman_run(image: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return run(["podman", "run", "--rm", "--pull=never", "--network", "none", image, *args],
-               check=False, timeout=timeout)
+    return run(
+        ["podman", "run", "--rm", "--pull=never", "--network", "none", image, *args], check=False, timeout=timeout
+    )
 
 
 def locked_versions() -> dict[str, set[str]]:
     """name -> locked versions (two when the version depends on a marker, e.g. the Python version)."""
     versions: dict[str, set[str]] = {}
-    for name, version in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", REQUIREMENTS.read_text(),
-                                    re.MULTILINE):
+    for name, version in re.findall(
+        r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", REQUIREMENTS.read_text(), re.MULTILINE
+    ):
         versions.setdefault(normalize(name), set()).add(version)
     return versions
 
@@ -293,9 +317,11 @@ def smoke(image: str) -> dict:
     elapsed = time.monotonic() - started
     lines = health.stdout.strip().splitlines()
     if health.returncode != 1 or len(lines) != 1 or elapsed > HEALTH_DEADLINE_SECONDS:
-        raise SmokeFailure(f"health api-server: expected exit 1 with one line within {HEALTH_DEADLINE_SECONDS:.0f} s,"
-                           f" got exit {health.returncode}, {len(lines)} lines, {elapsed:.1f} s:"
-                           f" {health.stdout.strip()[:300]} {health.stderr.strip()[-300:]}")
+        raise SmokeFailure(
+            f"health api-server: expected exit 1 with one line within {HEALTH_DEADLINE_SECONDS:.0f} s,"
+            f" got exit {health.returncode}, {len(lines)} lines, {elapsed:.1f} s:"
+            f" {health.stdout.strip()[:300]} {health.stderr.strip()[-300:]}"
+        )
     log(f"ok   health api-server -> exit 1 in {elapsed:.1f} s (container start included): {lines[0]}")
     results["health_seconds"] = round(elapsed, 2)
 
@@ -306,20 +332,24 @@ def smoke(image: str) -> dict:
     elapsed = time.monotonic() - started
     reported = (version.stdout.strip().splitlines() or [""])[-1]
     if version.returncode != 0 or reported != expected:
-        raise SmokeFailure(f"airflow version: expected {expected}, got exit {version.returncode}:"
-                           f" {version.stdout.strip()[-200:]} {version.stderr.strip()[-300:]}")
+        raise SmokeFailure(
+            f"airflow version: expected {expected}, got exit {version.returncode}:"
+            f" {version.stdout.strip()[-200:]} {version.stderr.strip()[-300:]}"
+        )
     log(f"ok   airflow version -> {reported} in {elapsed:.1f} s (cold start, container included)")
     results["airflow_version"] = reported
     results["airflow_version_seconds"] = round(elapsed, 2)
 
     # Bytecode is in the image: the code is root-owned and the image runs as another user, so a
     # module without its .pyc would be compiled again by every process and every task (decision 0005).
-    probe = ("import json, os, sys\n"
-             "from deploy_airflow_on_ecs_fargate import worker_preload\n"
-             "worker_preload.preload()\n"
-             "cached = [m for m in list(sys.modules.values()) if getattr(m, '__cached__', None)]\n"
-             "missing = sorted(m.__name__ for m in cached if not os.path.exists(m.__cached__))\n"
-             "print(json.dumps({'modules': len(cached), 'missing': missing}))\n")
+    probe = (
+        "import json, os, sys\n"
+        "from deploy_airflow_on_ecs_fargate import worker_preload\n"
+        "worker_preload.preload()\n"
+        "cached = [m for m in list(sys.modules.values()) if getattr(m, '__cached__', None)]\n"
+        "missing = sorted(m.__name__ for m in cached if not os.path.exists(m.__cached__))\n"
+        "print(json.dumps({'modules': len(cached), 'missing': missing}))\n"
+    )
     bytecode = podman_run(image, "python", "-c", probe)
     try:
         found = json.loads(bytecode.stdout.strip().splitlines()[-1])
@@ -327,21 +357,26 @@ def smoke(image: str) -> dict:
         found = None
     if bytecode.returncode != 0 or not found or found["missing"]:
         missing = ", ".join(found["missing"][:5]) if found else "the probe printed nothing"
-        raise SmokeFailure(f"modules a task imports have no bytecode in the image: {missing}"
-                           f" {bytecode.stderr.strip()[-300:]}")
+        raise SmokeFailure(
+            f"modules a task imports have no bytecode in the image: {missing} {bytecode.stderr.strip()[-300:]}"
+        )
     log(f"ok   all {found['modules']} modules a task process imports have their bytecode in the image")
 
     # Exactly the lock: every installed distribution is a locked one at the locked version.
     listing = podman_run(image, "python", "-m", "pip", "list", "--format", "json", "--disable-pip-version-check")
     installed = {normalize(item["name"]): item["version"] for item in json.loads(listing.stdout or "[]")}
     locked = locked_versions()
-    drift = sorted(f"{name}=={version} (lock: {' or '.join(sorted(locked.get(name, {'absent'})))})"
-                   for name, version in installed.items()
-                   if name not in PIP_OWN_PACKAGES and version not in locked.get(name, set()))
+    drift = sorted(
+        f"{name}=={version} (lock: {' or '.join(sorted(locked.get(name, {'absent'})))})"
+        for name, version in installed.items()
+        if name not in PIP_OWN_PACKAGES and version not in locked.get(name, set())
+    )
     if listing.returncode != 0 or drift:
         raise SmokeFailure(f"installed packages differ from the lock: {', '.join(drift) or listing.stderr[-300:]}")
-    log(f"ok   {len(installed) - len(PIP_OWN_PACKAGES & installed.keys())} installed distributions,"
-        " each at its locked version")
+    log(
+        f"ok   {len(installed) - len(PIP_OWN_PACKAGES & installed.keys())} installed distributions,"
+        " each at its locked version"
+    )
 
     # Non-root, tini as PID 1, the entrypoint as default command, the health check in the metadata.
     uid = podman_run(image, "id", "-u").stdout.strip()
@@ -360,12 +395,28 @@ def smoke(image: str) -> dict:
 
     # SIGTERM reaches the component through tini (Celery's warm shutdown depends on it).
     name = f"image-smoke-sigterm-{os.getpid()}"
-    handler = ("import signal, sys, time\n"
-               "signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))\n"
-               "print('ready', flush=True)\n"
-               "time.sleep(60)\n")
-    run(["podman", "run", "--detach", "--name", name, "--pull=never", "--network", "none", image,
-         "python", "-c", handler])
+    handler = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    run(
+        [
+            "podman",
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--pull=never",
+            "--network",
+            "none",
+            image,
+            "python",
+            "-c",
+            handler,
+        ]
+    )
     try:
         deadline = time.monotonic() + 30
         while "ready" not in run(["podman", "logs", name], check=False).stdout:
@@ -398,7 +449,9 @@ def smoke(image: str) -> dict:
     results["size_mb"] = round(size / 1e6)
     if size > SIZE_LIMIT_BYTES:
         raise SmokeFailure(f"image is {size / 1e6:.0f} MB, over the {SIZE_LIMIT_BYTES / 1e6:.0f} MB limit")
-    log(f"ok   image size {size / 1e6:.0f} MB ({size / 2**20:.0f} MiB) uncompressed, limit {SIZE_LIMIT_BYTES / 1e6:.0f} MB")
+    log(
+        f"ok   image size {size / 1e6:.0f} MB ({size / 2**20:.0f} MiB) uncompressed, limit {SIZE_LIMIT_BYTES / 1e6:.0f} MB"
+    )
     return results
 
 
@@ -462,8 +515,9 @@ def compose_services() -> dict:
     return json.loads(run([str(binary), "--file", str(COMPOSE_FILE), "config", "--format", "json"]).stdout)["services"]
 
 
-def start_service(name: str, service: dict, image: str, *, detach: bool, command: list[str] | None = None,
-                  extra: list[str] = ()) -> subprocess.CompletedProcess:
+def start_service(
+    name: str, service: dict, image: str, *, detach: bool, command: list[str] | None = None, extra: list[str] = ()
+) -> subprocess.CompletedProcess:
     env_file = STATE / f"stack-{name}.env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in (service.get("environment") or {}).items()))
     args = ["podman", "run", "--pod", POD, "--name", f"{POD}-{name}", "--pull=never", "--env-file", str(env_file)]
@@ -474,7 +528,12 @@ def start_service(name: str, service: dict, image: str, *, detach: bool, command
             args += ["--volume", f"{POD}-{volume['source']}:{volume['target']}"]
     if service.get("entrypoint"):
         args += ["--entrypoint", json.dumps(service["entrypoint"])]
-    args += [*extra, "--detach" if detach else "--rm", image, *(command if command is not None else service.get("command") or [])]
+    args += [
+        *extra,
+        "--detach" if detach else "--rm",
+        image,
+        *(command if command is not None else service.get("command") or []),
+    ]
     return run(args, check=False, timeout=600)
 
 
@@ -489,8 +548,10 @@ def wait_healthy(name: str, service: dict, timeout: float) -> float:
             return time.monotonic() - started
         if time.monotonic() - started > timeout:
             logs = run(["podman", "logs", "--tail", "15", f"{POD}-{name}"], check=False)
-            raise SmokeFailure(f"{name} not healthy within {timeout:.0f} s: {result.stdout.strip()[-200:]}\n"
-                               f"{(logs.stdout + logs.stderr).strip()[-1500:]}")
+            raise SmokeFailure(
+                f"{name} not healthy within {timeout:.0f} s: {result.stdout.strip()[-200:]}\n"
+                f"{(logs.stdout + logs.stderr).strip()[-1500:]}"
+            )
         time.sleep(2)
 
 
@@ -501,8 +562,23 @@ def stack(image: str, base: str) -> dict:
     containerfile = STATE / "postgres.Containerfile"
     containerfile.write_text(POSTGRES_CONTAINERFILE)
     if not image_exists(POSTGRES_IMAGE):
-        run(["podman", "build", "--network", "host", "--pull=never", "--build-arg", f"BASE={base}",
-             "--file", str(containerfile), "--tag", POSTGRES_IMAGE, str(STATE)], timeout=900)
+        run(
+            [
+                "podman",
+                "build",
+                "--network",
+                "host",
+                "--pull=never",
+                "--build-arg",
+                f"BASE={base}",
+                "--file",
+                str(containerfile),
+                "--tag",
+                POSTGRES_IMAGE,
+                str(STATE),
+            ],
+            timeout=900,
+        )
     teardown_stack()
     # Every service reaches the others by its compose name, as on the compose network.
     hosts = [arg for name in services for arg in ("--add-host", f"{name}:127.0.0.1")]
@@ -511,17 +587,36 @@ def stack(image: str, base: str) -> dict:
     try:
         postgres = services["postgres"]
         start_service("postgres", {}, POSTGRES_IMAGE, detach=True, command=[])
-        wait_healthy("postgres", {"healthcheck": {"test": ["CMD", "pg_isready", "--host=127.0.0.1",
-                                                            "--username=airflow"]}}, 60)
-        run(["podman", "exec", f"{POD}-postgres", "createdb", "--host=127.0.0.1", "--username=airflow",
-             postgres["environment"]["POSTGRES_DB"]])
+        wait_healthy(
+            "postgres", {"healthcheck": {"test": ["CMD", "pg_isready", "--host=127.0.0.1", "--username=airflow"]}}, 60
+        )
+        run(
+            [
+                "podman",
+                "exec",
+                f"{POD}-postgres",
+                "createdb",
+                "--host=127.0.0.1",
+                "--username=airflow",
+                postgres["environment"]["POSTGRES_DB"],
+            ]
+        )
         log(f"ok   stack: postgres ready (Debian PostgreSQL 15 standing in for {postgres['image']})")
 
         site_packages = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
-        start_service("sqs", services["sqs"], base, detach=True,
-                      command=["python3", "-m", "moto.server", "--host", "127.0.0.1", "--port", "5000"],
-                      extra=["--volume", f"{site_packages}:/opt/host-site-packages:ro",
-                             "--env", "PYTHONPATH=/opt/host-site-packages"])
+        start_service(
+            "sqs",
+            services["sqs"],
+            base,
+            detach=True,
+            command=["python3", "-m", "moto.server", "--host", "127.0.0.1", "--port", "5000"],
+            extra=[
+                "--volume",
+                f"{site_packages}:/opt/host-site-packages:ro",
+                "--env",
+                "PYTHONPATH=/opt/host-site-packages",
+            ],
+        )
         wait_healthy("sqs", services["sqs"], 60)
         queue = start_service("sqs-queue", services["sqs-queue"], image, detach=False)
         if queue.returncode != 0:
@@ -538,16 +633,35 @@ def stack(image: str, base: str) -> dict:
             start_service(component, services[component], image, detach=True)
         for component in COMPONENTS:
             wait_healthy(component, services[component], 180)
-            log(f"ok   stack: {component} healthy by its compose healthcheck,"
-                f" {time.monotonic() - components_started:.0f} s after the five started")
+            log(
+                f"ok   stack: {component} healthy by its compose healthcheck,"
+                f" {time.monotonic() - components_started:.0f} s after the five started"
+            )
 
         trigger = STATE / "trigger_dag.py"
         trigger.write_text(TRIGGER_SCRIPT)
         environment = services["api-server"]["environment"]
-        run_dag = run(["podman", "run", "--rm", "--pod", POD, "--pull=never", "--volume", f"{trigger}:/opt/trigger.py:ro",
-                       image, "python", "/opt/trigger.py", "http://127.0.0.1:8080",
-                       environment["AIRFLOW_ADMIN_USERNAME"], environment["AIRFLOW_ADMIN_PASSWORD"], STACK_DAG],
-                      check=False, timeout=400)
+        run_dag = run(
+            [
+                "podman",
+                "run",
+                "--rm",
+                "--pod",
+                POD,
+                "--pull=never",
+                "--volume",
+                f"{trigger}:/opt/trigger.py:ro",
+                image,
+                "python",
+                "/opt/trigger.py",
+                "http://127.0.0.1:8080",
+                environment["AIRFLOW_ADMIN_USERNAME"],
+                environment["AIRFLOW_ADMIN_PASSWORD"],
+                STACK_DAG,
+            ],
+            check=False,
+            timeout=400,
+        )
         if run_dag.returncode != 0:
             raise SmokeFailure(f"DAG run through the REST API: {(run_dag.stdout + run_dag.stderr).strip()[-800:]}")
         log(f"ok   stack: {run_dag.stdout.strip()} (REST API -> scheduler -> SQS -> worker)")
@@ -575,12 +689,19 @@ def teardown_stack() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["build", "smoke", "stack"],
-                        help="build the image; smoke: build and check it; stack: smoke, then run"
-                             " docker-compose.yml's services in a podman pod")
+    parser.add_argument(
+        "action",
+        choices=["build", "smoke", "stack"],
+        help="build the image; smoke: build and check it; stack: smoke, then run"
+        " docker-compose.yml's services in a podman pod",
+    )
     parser.add_argument("--image", default=os.environ.get("IMAGE", DEFAULT_IMAGE), help="tag of the built image")
-    parser.add_argument("--base", choices=["auto", "upstream", "standin"], default="auto",
-                        help="auto: the upstream base if present or pullable, else the debootstrap stand-in")
+    parser.add_argument(
+        "--base",
+        choices=["auto", "upstream", "standin"],
+        default="auto",
+        help="auto: the upstream base if present or pullable, else the debootstrap stand-in",
+    )
     parser.add_argument("--pull-timeout", type=float, default=20.0, help="seconds to wait for a base image pull")
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer (to measure a full build)")
     parser.add_argument("--platform", help="e.g. linux/arm64 (needs an arm64 base and qemu-user-static)")
@@ -595,8 +716,9 @@ def main(argv: list[str] | None = None) -> int:
         build_seconds = build(args.image, base, CONTAINERFILE, no_cache=args.no_cache, platform=args.platform)
         summary = {"image": args.image, "base": base, "build_seconds": round(build_seconds), "no_cache": args.no_cache}
         if args.dev or args.action == "stack":
-            summary["dev_build_seconds"] = round(build(DEV_IMAGE, base, DEV_CONTAINERFILE,
-                                                       no_cache=False, platform=args.platform))
+            summary["dev_build_seconds"] = round(
+                build(DEV_IMAGE, base, DEV_CONTAINERFILE, no_cache=False, platform=args.platform)
+            )
         if args.action in ("smoke", "stack"):
             summary.update(smoke(args.image))
         if args.action == "stack":

@@ -19,9 +19,7 @@ def ensure_admin_user(*, username: str, password: str, email: str) -> str:
         role = security_manager.find_role(ADMIN_ROLE)
         user = security_manager.find_user(username=username)
         if user is None:
-            created = security_manager.add_user(
-                username, "Airflow", "Admin", email, role, password
-            )
+            created = security_manager.add_user(username, "Airflow", "Admin", email, role, password)
             if not created:
                 raise RuntimeError(f"could not create user {username!r} (is the email {email!r} taken?)")
             return f"created admin user {username!r}"

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import psycopg2
 
-
 # Our own advisory lock id (Airflow's internal locks use small integers).
 MIGRATION_LOCK_ID = zlib.crc32(b"deploy_airflow_on_ecs_fargate.migrate")
 
@@ -34,9 +33,7 @@ def describe(sqlalchemy_url: str) -> str:
     return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
 
 
-def wait_for_database(
-    sqlalchemy_url: str, *, timeout: float, interval: float = 1.0, on_retry=None
-) -> float:
+def wait_for_database(sqlalchemy_url: str, *, timeout: float, interval: float = 1.0, on_retry=None) -> float:
     """Connect until it works; return the seconds waited or raise DatabaseUnavailable."""
     started = time.monotonic()
     deadline = started + timeout

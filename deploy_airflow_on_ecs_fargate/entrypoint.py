@@ -52,9 +52,11 @@ def create_admin(settings: Settings) -> None:
     # Imported here: the environment must be in place before Airflow reads its configuration.
     from deploy_airflow_on_ecs_fargate.admin_user import ensure_admin_user
 
-    say(ensure_admin_user(
-        username=settings.admin_username, password=settings.admin_password, email=settings.admin_email
-    ))
+    say(
+        ensure_admin_user(
+            username=settings.admin_username, password=settings.admin_password, email=settings.admin_email
+        )
+    )
 
 
 def migrate(settings: Settings, extra_args: list[str]) -> int:

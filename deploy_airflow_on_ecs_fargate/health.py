@@ -79,11 +79,14 @@ def check_job_heartbeat(component: str, environ: Mapping[str, str]) -> str:
     hostname = this_hostname()
     settings = load_settings(component, environ)
     try:
-        with psycopg2.connect(
-            libpq_url(settings.database_url),
-            connect_timeout=DB_TIMEOUT_SECONDS,
-            options=f"-c statement_timeout={DB_TIMEOUT_SECONDS * 1000}",
-        ) as connection, connection.cursor() as cursor:
+        with (
+            psycopg2.connect(
+                libpq_url(settings.database_url),
+                connect_timeout=DB_TIMEOUT_SECONDS,
+                options=f"-c statement_timeout={DB_TIMEOUT_SECONDS * 1000}",
+            ) as connection,
+            connection.cursor() as cursor,
+        ):
             cursor.execute(
                 "SELECT EXTRACT(EPOCH FROM (now() - max(latest_heartbeat))) FROM job "
                 "WHERE job_type = %s AND state = 'running' AND hostname = %s",

@@ -126,9 +126,7 @@ def load_settings(component: str, environ: Mapping[str, str] | None = None) -> S
     """Validate the environment for ``component``; raise ConfigurationError on the first problem."""
     env = os.environ if environ is None else environ
     if component not in COMPONENTS:
-        raise ConfigurationError(
-            f"unknown component {component!r}: expected one of {', '.join(COMPONENTS)}"
-        )
+        raise ConfigurationError(f"unknown component {component!r}: expected one of {', '.join(COMPONENTS)}")
     needs_broker = component in BROKER_COMPONENTS
     return Settings(
         component=component,
@@ -153,8 +151,11 @@ def load_broker_settings(environ: Mapping[str, str] | None = None) -> BrokerSett
         queues=_sqs_queues(env),
         region=_aws_region(env),
         visibility_timeout=_int(
-            env, "AIRFLOW_SQS_VISIBILITY_TIMEOUT", DEFAULT_SQS_VISIBILITY_TIMEOUT,
-            minimum=1, maximum=MAX_SQS_VISIBILITY_TIMEOUT,
+            env,
+            "AIRFLOW_SQS_VISIBILITY_TIMEOUT",
+            DEFAULT_SQS_VISIBILITY_TIMEOUT,
+            minimum=1,
+            maximum=MAX_SQS_VISIBILITY_TIMEOUT,
         ),
         wait_time_seconds=_int(
             env, "AIRFLOW_SQS_WAIT_TIME_SECONDS", DEFAULT_SQS_WAIT_TIME_SECONDS, minimum=1, maximum=20
@@ -194,8 +195,7 @@ def _database_url(env: Mapping[str, str]) -> str:
     name = _required(env, "AIRFLOW_DB_NAME", "the metadata database name")
     # Generated passwords contain characters that are special in URLs.
     return (
-        f"postgresql+psycopg2://{quote(user, safe='')}:{quote(password, safe='')}"
-        f"@{host}:{port}/{quote(name, safe='')}"
+        f"postgresql+psycopg2://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(name, safe='')}"
     )
 
 
@@ -221,7 +221,9 @@ def _fernet_key(env: Mapping[str, str]) -> str:
 
 
 def _secret(env: Mapping[str, str], name: str) -> str:
-    value = _required(env, name, f"a random string of at least {MIN_SECRET_LENGTH} characters shared by every component")
+    value = _required(
+        env, name, f"a random string of at least {MIN_SECRET_LENGTH} characters shared by every component"
+    )
     if len(value) < MIN_SECRET_LENGTH:
         raise ConfigurationError(
             f"{name} is too short ({len(value)} characters): expected at least {MIN_SECRET_LENGTH}"
@@ -252,7 +254,9 @@ def _execution_api_url(env: Mapping[str, str], *, required: bool) -> str | None:
 
 
 def _sqs_queues(env: Mapping[str, str]) -> dict[str, str]:
-    raw = _required(env, "AIRFLOW_SQS_QUEUES", 'a JSON object of queue name to SQS URL, e.g. {"default": "https://sqs..."}')
+    raw = _required(
+        env, "AIRFLOW_SQS_QUEUES", 'a JSON object of queue name to SQS URL, e.g. {"default": "https://sqs..."}'
+    )
     try:
         queues = json.loads(raw)
     except json.JSONDecodeError:

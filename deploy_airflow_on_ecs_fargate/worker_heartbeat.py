@@ -26,7 +26,7 @@ def heartbeat_path() -> Path:
 class HeartbeatStep(bootsteps.StartStopStep):
     """Consumer step: started once the broker connection is up, stopped when it is lost."""
 
-    requires = {"celery.worker.consumer.tasks:Tasks"}
+    requires = frozenset({"celery.worker.consumer.tasks:Tasks"})
 
     def __init__(self, parent, **kwargs):
         super().__init__(parent, **kwargs)

@@ -22,7 +22,7 @@ PREFIX = "airflow:"
 def main() -> int:
     # Context given on the command line (CDK CLI or make synth) selects the deployment.
     given = cdk.App().node.get_all_context() if os.environ.get("CDK_CONTEXT_JSON") else {}
-    options = {key[len(PREFIX):]: value for key, value in given.items() if key.startswith(PREFIX)}
+    options = {key[len(PREFIX) :]: value for key, value in given.items() if key.startswith(PREFIX)}
     for item in filter(None, os.environ.get("AIRFLOW_ECS_SETTINGS", "").split()):
         key, _, value = item.partition("=")
         options[key] = value

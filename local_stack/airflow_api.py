@@ -28,9 +28,13 @@ class AirflowApi:
 
     def call(self, method: str, path: str, body: dict | None = None, timeout: float = 30):
         request = urllib.request.Request(
-            self.base_url + path, method=method,
+            self.base_url + path,
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if self.token else {})},
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -74,8 +78,9 @@ class AirflowApi:
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """The task's log as text, as the UI shows it."""
-        body = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
-                                f"{try_number}?full_content=true")
+        body = self.call(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+        )
         content = body["content"]
         if isinstance(content, str):
             return content

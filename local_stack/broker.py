@@ -45,7 +45,7 @@ def wait_until_serving(port: int, timeout: float = 15.0) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"SQS emulator on port {port} did not answer within {timeout:.0f} s")
+                raise TimeoutError(f"SQS emulator on port {port} did not answer within {timeout:.0f} s") from None
             time.sleep(0.1)
 
 

@@ -84,8 +84,11 @@ def start(pgdata: Path, *, port: int, log_file: Path) -> bool:
     if user:
         _grant_access(pgdata, user)
     if not (pgdata / "PG_VERSION").exists():
-        _run([_bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8"],
-             user=user, what="initdb")
+        _run(
+            [_bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8"],
+            user=user,
+            what="initdb",
+        )
     if is_running(pgdata):
         return False
     log_file.touch()
@@ -96,15 +99,22 @@ def start(pgdata: Path, *, port: int, log_file: Path) -> bool:
         os.chown(log_file, entry.pw_uid, entry.pw_gid)
     # TCP on loopback only, no unix socket (its path would depend on the checkout's length).
     options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories=''"
-    _run([_bin("pg_ctl"), "start", "-w", "-t", "30", "-D", str(pgdata), "-l", str(log_file), "-o", options],
-         user=user, what="starting PostgreSQL", log=log_file)
+    _run(
+        [_bin("pg_ctl"), "start", "-w", "-t", "30", "-D", str(pgdata), "-l", str(log_file), "-o", options],
+        user=user,
+        what="starting PostgreSQL",
+        log=log_file,
+    )
     _ensure_database(port, user)
     return True
 
 
 def _psql(port: int, sql: str, *, user: str | None, database: str = "postgres") -> str:
-    return _run([_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", database,
-                 "-tAc", sql], user=user, what=f"psql {sql[:40]!r}")
+    return _run(
+        [_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", database, "-tAc", sql],
+        user=user,
+        what=f"psql {sql[:40]!r}",
+    )
 
 
 def _ensure_database(port: int, user: str | None) -> None:

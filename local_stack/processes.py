@@ -3,6 +3,7 @@ with their whole process group so nothing is left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,8 +17,13 @@ def start_detached(command: list[str], *, log_file: Path, pid_file: Path, env: d
     """Start ``command`` in its own session (its own process group), output appended to ``log_file``."""
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     # The start time tells a recycled pid apart (the command line changes when the entrypoint execs).
     pid_file.write_text(f"{process.pid} {psutil.Process(process.pid).create_time()}\n")
@@ -68,10 +74,8 @@ def stop_group(pid_file: Path, *, timeout: float, on_wait=None) -> str:
         time.sleep(0.1)
     leftovers = group_members(pid)
     for process in leftovers:
-        try:
+        with contextlib.suppress(psutil.Error):
             process.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(leftovers, timeout=5)
     pid_file.unlink(missing_ok=True)
     return outcome

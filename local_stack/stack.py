@@ -83,8 +83,11 @@ def up(paths: StackPaths) -> None:
         admin = _start_admin_step(paths, environment)
         for component in to_start:
             start_detached(
-                entrypoint(component.name), log_file=paths.log_file(component.name),
-                pid_file=paths.pid_file(component.name), env=environment, cwd=REPO_ROOT,
+                entrypoint(component.name),
+                log_file=paths.log_file(component.name),
+                pid_file=paths.pid_file(component.name),
+                env=environment,
+                cwd=REPO_ROOT,
             )
         _wait_healthy(paths, environment, to_start, started)
         _finish_admin_step(paths, environment, admin)
@@ -120,8 +123,11 @@ def _start_broker(paths: StackPaths, environment: dict[str, str], running: bool)
     begun = time.monotonic()
     if not running:
         start_detached(
-            broker.server_command(sys.executable, SQS_PORT), log_file=paths.log_file(BROKER),
-            pid_file=paths.pid_file(BROKER), env=environment, cwd=paths.home,
+            broker.server_command(sys.executable, SQS_PORT),
+            log_file=paths.log_file(BROKER),
+            pid_file=paths.pid_file(BROKER),
+            env=environment,
+            cwd=paths.home,
         )
     try:
         broker.wait_until_serving(SQS_PORT)
@@ -147,7 +153,11 @@ def _migrate(paths: StackPaths, environment: dict[str, str]) -> None:
         return
     with open(paths.log_file("migrate"), "ab") as log:
         result = subprocess.run(
-            entrypoint("migrate"), env=environment, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            entrypoint("migrate"),
+            env=environment,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             timeout=MIGRATE_TIMEOUT_SECONDS,
         )
     if result.returncode != 0:
@@ -160,8 +170,14 @@ def _start_admin_step(paths: StackPaths, environment: dict[str, str]) -> subproc
     """Runs beside the components' start; None when the admin login is unchanged."""
     if stamps.is_current(paths.stamp_file("admin"), stamps.admin_record(environment)):
         return None
-    return subprocess.Popen(entrypoint("create-admin"), env=environment, cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        entrypoint("create-admin"),
+        env=environment,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _finish_admin_step(paths: StackPaths, environment: dict[str, str], admin: subprocess.Popen | None) -> None:
@@ -183,8 +199,9 @@ def _wait_healthy(paths: StackPaths, environment: dict[str, str], components: li
         for name in sorted(waiting):
             if running_pid(paths.pid_file(name)) is None:
                 tail = paths.log_file(name).read_text(errors="replace").strip().splitlines()[-1:]
-                raise StackError(f"{name} exited during start: {tail[0] if tail else 'no output'} "
-                                 f"(full log: {paths.log_file(name)})")
+                raise StackError(
+                    f"{name} exited during start: {tail[0] if tail else 'no output'} (full log: {paths.log_file(name)})"
+                )
             try:
                 health.check(name, environment)
             except (health.Unhealthy, ConfigurationError):
@@ -192,8 +209,9 @@ def _wait_healthy(paths: StackPaths, environment: dict[str, str], components: li
             waiting.discard(name)
             say(f"  {name:<11} healthy ({time.monotonic() - started:.1f} s)")
         if time.monotonic() > deadline:
-            raise StackError(f"not healthy after {HEALTHY_TIMEOUT_SECONDS} s: {', '.join(sorted(waiting))} "
-                             f"(logs in {paths.logs})")
+            raise StackError(
+                f"not healthy after {HEALTHY_TIMEOUT_SECONDS} s: {', '.join(sorted(waiting))} (logs in {paths.logs})"
+            )
         if waiting:
             time.sleep(0.5)
 
@@ -205,7 +223,8 @@ def down(paths: StackPaths) -> None:
         if running_pid(pid_file) is not None:
             say(f"  {name:<11} stopping")
         outcome = stop_group(
-            pid_file, timeout=components[name].stop_timeout,
+            pid_file,
+            timeout=components[name].stop_timeout,
             on_wait=lambda n=name: say(f"  {n:<11} still stopping (a worker finishes its running tasks first)"),
         )
         if outcome != "not running":

@@ -49,7 +49,9 @@ def admin_record(environment: dict[str, str]) -> dict | None:
 
 def is_current(stamp_file: Path, record: dict | None) -> bool:
     try:
-        return record is not None and record.get("revision") is not None and json.loads(stamp_file.read_text()) == record
+        return (
+            record is not None and record.get("revision") is not None and json.loads(stamp_file.read_text()) == record
+        )
     except (FileNotFoundError, json.JSONDecodeError):
         return False
 

@@ -22,18 +22,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
+import psutil
 
-from local_stack import postgres  # noqa: E402
-from local_stack.airflow_api import AirflowApi  # noqa: E402
-from local_stack.environment import API_URL, DEFAULT_ADMIN  # noqa: E402
-from local_stack.paths import StackPaths  # noqa: E402
-from local_stack.processes import group_members, running_pid  # noqa: E402
-from local_stack.stack import BROKER, COMPONENTS  # noqa: E402
+from local_stack import postgres
+from local_stack.airflow_api import AirflowApi
+from local_stack.environment import API_URL, DEFAULT_ADMIN
+from local_stack.paths import StackPaths
+from local_stack.processes import group_members, running_pid
+from local_stack.stack import BROKER, COMPONENTS
 
 
 def timed_run(api: AirflowApi, dag_id: str, conf: dict | None = None) -> float:
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     run_id = api.trigger(dag_id, conf)
     state = api.wait_for_run(dag_id, run_id, timeout=600, poll=0.25)
     if state != "success":
@@ -70,11 +70,19 @@ def cpu_by_part(paths: StackPaths) -> dict[str, float]:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, load average before: {os.getloadavg()[0]:.2f}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load average before: {os.getloadavg()[0]:.2f}"
+    )
 
 
 def measure_idle(paths: StackPaths, seconds: float) -> int:
@@ -96,19 +104,26 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="one-task runs to measure (default 10)")
     parser.add_argument("--mapped-runs", type=int, default=3, help="50-task mapped runs to measure (default 3)")
     parser.add_argument("--mapped-count", type=int, default=50)
-    parser.add_argument("--idle", type=float, metavar="SECONDS",
-                        help="instead: measure the CPU the idle stack uses over SECONDS, trigger nothing")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        metavar="SECONDS",
+        help="instead: measure the CPU the idle stack uses over SECONDS, trigger nothing",
+    )
     args = parser.parse_args()
     if args.idle:
         return measure_idle(StackPaths.default(), args.idle)
-    user, password = os.environ.get("AIRFLOW_ADMIN_USERNAME", DEFAULT_ADMIN[0]), os.environ.get(
-        "AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN[1])
+    user, password = (
+        os.environ.get("AIRFLOW_ADMIN_USERNAME", DEFAULT_ADMIN[0]),
+        os.environ.get("AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN[1]),
+    )
     where = machine()
     try:
         api = AirflowApi.login(API_URL, user, password)
     except OSError as error:
-        print(f"benchmark: the local stack does not answer at {API_URL} ({error}): run `make up` first",
-              file=sys.stderr)
+        print(
+            f"benchmark: the local stack does not answer at {API_URL} ({error}): run `make up` first", file=sys.stderr
+        )
         return 1
     for dag_id in ("example_one_task", "example_dynamic_task_mapping"):
         api.wait_for_dag(dag_id)
@@ -117,21 +132,26 @@ def main() -> int:
     paths = StackPaths.default()
     cpu_before, wall_before = cpu_by_part(paths), time.monotonic()
     one_task = [timed_run(api, "example_one_task") for _ in range(args.runs)]
-    mapped = [timed_run(api, "example_dynamic_task_mapping", {"count": args.mapped_count})
-              for _ in range(args.mapped_runs)]
+    mapped = [
+        timed_run(api, "example_dynamic_task_mapping", {"count": args.mapped_count}) for _ in range(args.mapped_runs)
+    ]
     wall = time.monotonic() - wall_before
     cpu = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_by_part(paths).items()}
 
     print(f"Measured {time.strftime('%Y-%m-%d')} on {where}\n")
     print("| DAG | runs | median | min | max |")
     print("|---|---|---|---|---|")
-    for name, values in ((f"one task", one_task), (f"{args.mapped_count} mapped tasks (+2)", mapped)):
-        print(f"| {name} | {len(values)} | {statistics.median(values):.2f} s | {min(values):.2f} s "
-              f"| {max(values):.2f} s |")
+    for name, values in (("one task", one_task), (f"{args.mapped_count} mapped tasks (+2)", mapped)):
+        print(
+            f"| {name} | {len(values)} | {statistics.median(values):.2f} s | {min(values):.2f} s "
+            f"| {max(values):.2f} s |"
+        )
     tasks = args.runs + args.mapped_runs * (args.mapped_count + 2)
     busy = sum(cpu.values()) / (wall * os.cpu_count())
-    print(f"\nCPU-seconds during the measured runs ({tasks} tasks, {wall:.1f} s wall, "
-          f"{os.cpu_count()} cores, {100 * busy:.0f} % busy):")
+    print(
+        f"\nCPU-seconds during the measured runs ({tasks} tasks, {wall:.1f} s wall, "
+        f"{os.cpu_count()} cores, {100 * busy:.0f} % busy):"
+    )
     for name, used in sorted(cpu.items(), key=lambda item: -item[1]):
         print(f"  {name:14s} {used:6.1f}  ({used / tasks:.3f} per task)")
     return 0

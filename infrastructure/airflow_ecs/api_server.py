@@ -37,7 +37,11 @@ class PublicEndpoint(Construct):
         super().__init__(scope, id)
         https = settings.certificate_arn is not None
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=network.vpc, description=f"{settings.name} load balancer", allow_all_outbound=False
+            self,
+            "SecurityGroup",
+            vpc=network.vpc,
+            description=f"{settings.name} load balancer",
+            allow_all_outbound=False,
         )
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
@@ -54,7 +58,9 @@ class PublicEndpoint(Construct):
         for cidr in settings.allowed_client_cidrs:
             self.security_group.add_ingress_rule(_peer(cidr), ec2.Port.tcp(port), "allowed clients")
             if https:
-                self.security_group.add_ingress_rule(_peer(cidr), ec2.Port.tcp(80), "allowed clients (redirect to HTTPS)")
+                self.security_group.add_ingress_rule(
+                    _peer(cidr), ec2.Port.tcp(80), "allowed clients (redirect to HTTPS)"
+                )
         if https:
             self.listener = self.load_balancer.add_listener(
                 "Https",
@@ -134,4 +140,3 @@ class ApiServer(Construct):
 
 def _peer(cidr: str) -> ec2.IPeer:
     return ec2.Peer.ipv6(cidr) if ":" in cidr else ec2.Peer.ipv4(cidr)
-

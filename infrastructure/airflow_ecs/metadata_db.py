@@ -36,7 +36,9 @@ class MetadataDatabase(Construct):
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
-            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.of(settings.db_engine_version, major)),
+            engine=rds.DatabaseInstanceEngine.postgres(
+                version=rds.PostgresEngineVersion.of(settings.db_engine_version, major)
+            ),
             instance_type=ec2.InstanceType(settings.db_instance_type),
             vpc=vpc,
             vpc_subnets=subnets,

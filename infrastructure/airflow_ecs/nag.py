@@ -34,57 +34,154 @@ def acknowledge_findings(stack: AirflowStack) -> None:
 
     # Secrets.
     secrets = stack.secrets
-    _ack(secrets.fernet_seed, "SMG4", "Rotating the Fernet seed makes every stored connection and variable unreadable; rotate deliberately with `airflow rotate-fernet-key`.")
-    _ack(secrets.jwt_secret, "SMG4", "Tasks read the JWT secret once at start; an automatic rotation would split running components between two keys and fail task tokens. Rotate with a deploy.")
-    _ack(secrets.api_secret_key, "SMG4", "Tasks read the API secret key once at start; an automatic rotation would log users out and split components between two keys. Rotate with a deploy.")
-    _ack(secrets.admin_password, "SMG4", "The admin password is reset from this secret by `init` on every deploy; rotate by changing the secret and deploying.")
-    _ack(stack.metadata_db.instance, "SMG4", "ECS injects the DB password only when a task starts: a rotation would break every running component until it restarts. Rotate with a deploy.")
+    _ack(
+        secrets.fernet_seed,
+        "SMG4",
+        "Rotating the Fernet seed makes every stored connection and variable unreadable; rotate deliberately with `airflow rotate-fernet-key`.",
+    )
+    _ack(
+        secrets.jwt_secret,
+        "SMG4",
+        "Tasks read the JWT secret once at start; an automatic rotation would split running components between two keys and fail task tokens. Rotate with a deploy.",
+    )
+    _ack(
+        secrets.api_secret_key,
+        "SMG4",
+        "Tasks read the API secret key once at start; an automatic rotation would log users out and split components between two keys. Rotate with a deploy.",
+    )
+    _ack(
+        secrets.admin_password,
+        "SMG4",
+        "The admin password is reset from this secret by `init` on every deploy; rotate by changing the secret and deploying.",
+    )
+    _ack(
+        stack.metadata_db.instance,
+        "SMG4",
+        "ECS injects the DB password only when a task starts: a rotation would break every running component until it restarts. Rotate with a deploy.",
+    )
 
     # Database.
     db = stack.metadata_db.instance
-    _ack(db, "RDS11", "The database sits in isolated subnets and admits only the Airflow tasks' security groups; a non-default port adds no protection.")
+    _ack(
+        db,
+        "RDS11",
+        "The database sits in isolated subnets and admits only the Airflow tasks' security groups; a non-default port adds no protection.",
+    )
     if not settings.db_multi_az:
-        _ack(db, "RDS3", f"Profile {settings.name}: single-AZ to halve the cost; set db_multi_az=True (the prod profile does) for a standby.")
+        _ack(
+            db,
+            "RDS3",
+            f"Profile {settings.name}: single-AZ to halve the cost; set db_multi_az=True (the prod profile does) for a standby.",
+        )
     if not settings.db_deletion_protection:
-        _ack(db, "RDS10", f"Profile {settings.name}: a disposable environment must delete cleanly; set db_deletion_protection=True (the prod profile does).")
+        _ack(
+            db,
+            "RDS10",
+            f"Profile {settings.name}: a disposable environment must delete cleanly; set db_deletion_protection=True (the prod profile does).",
+        )
 
     # Broker: Airflow, not SQS, owns retries.
-    _ack(stack.broker.default_queue, "SQS3", "A message that repeatedly fails is a task instance Airflow already tracks: its task_queued_timeout re-queues it and its retries apply. A DLQ would hide work from Airflow.")
+    _ack(
+        stack.broker.default_queue,
+        "SQS3",
+        "A message that repeatedly fails is a task instance Airflow already tracks: its task_queued_timeout re-queues it and its retries apply. A DLQ would hide work from Airflow.",
+    )
 
     # Public endpoint.
     if any(cidr in ("0.0.0.0/0", "::/0") for cidr in settings.allowed_client_cidrs):
-        _ack(stack.endpoint.security_group, "EC23", f"Profile {settings.name}: the UI is open to allowed_client_cidrs={list(settings.allowed_client_cidrs)}, protected by Airflow's login; narrow allowed_client_cidrs to restrict it.")
-    _ack(stack.endpoint.access_logs, "S1", "This bucket holds the load balancer's access logs; logging access to the log bucket itself would need yet another bucket.")
+        _ack(
+            stack.endpoint.security_group,
+            "EC23",
+            f"Profile {settings.name}: the UI is open to allowed_client_cidrs={list(settings.allowed_client_cidrs)}, protected by Airflow's login; narrow allowed_client_cidrs to restrict it.",
+        )
+    _ack(
+        stack.endpoint.access_logs,
+        "S1",
+        "This bucket holds the load balancer's access logs; logging access to the log bucket itself would need yet another bucket.",
+    )
     if stack.task_logs.bucket is not None:
-        _ack(stack.task_logs.bucket, "S1", "Only the deployment's own task roles write and read task logs here (IAM-scoped to task-logs/*); CloudTrail records the access.")
+        _ack(
+            stack.task_logs.bucket,
+            "S1",
+            "Only the deployment's own task roles write and read task logs here (IAM-scoped to task-logs/*); CloudTrail records the access.",
+        )
 
     # Task definitions and their roles.
     for airflow in [*stack.services.values(), stack.standalone]:
         task_definition = airflow.task.task_definition
-        _ack(task_definition, "ECS2", "Only non-secret configuration is in `environment` (URLs, queue URL, logging settings); every secret comes through ECS `secrets` (tested).")
-        _ack(task_definition.obtain_execution_role(), "IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); image pulls are limited to this deployment's repository.")
+        _ack(
+            task_definition,
+            "ECS2",
+            "Only non-secret configuration is in `environment` (URLs, queue URL, logging settings); every secret comes through ECS `secrets` (tested).",
+        )
+        _ack(
+            task_definition.obtain_execution_role(),
+            "IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); image pulls are limited to this deployment's repository.",
+        )
     region, account = stack.region, stack.account
     exec_logs = f"IAM5[Resource::arn:aws:logs:{region}:{account}:log-group:{_ref(stack.cluster.exec_log_group)}:*]"
     for airflow in stack.services.values():
         role = airflow.task.task_definition.task_role
-        _ack(role, "IAM5[Resource::*]", "ECS Exec's ssmmessages actions support only '*'; PutMetricData (scheduler) supports only '*' and is limited by a cloudwatch:namespace condition.")
-        _ack(role, exec_logs, "ECS Exec writes session logs to new streams of the cluster's exec log group: ':*' covers that group's streams only.")
+        _ack(
+            role,
+            "IAM5[Resource::*]",
+            "ECS Exec's ssmmessages actions support only '*'; PutMetricData (scheduler) supports only '*' and is limited by a cloudwatch:namespace condition.",
+        )
+        _ack(
+            role,
+            exec_logs,
+            "ECS Exec writes session logs to new streams of the cluster's exec log group: ':*' covers that group's streams only.",
+        )
     if stack.task_logs.log_group is not None:
         task_logs = f"IAM5[Resource::{_ref(stack.task_logs.log_group, '.Arn')}:*]"
         for airflow in stack.services.values():
-            _ack(airflow.task.task_definition.task_role, task_logs, "Airflow writes each task's log to a new stream of this deployment's task-log group: ':*' covers that group's streams only.")
+            _ack(
+                airflow.task.task_definition.task_role,
+                task_logs,
+                "Airflow writes each task's log to a new stream of this deployment's task-log group: ':*' covers that group's streams only.",
+            )
     if stack.task_logs.bucket is not None:
         for airflow in stack.services.values():
-            _ack(airflow.task.task_definition.task_role, f"IAM5[Resource::{_ref(stack.task_logs.bucket, '.Arn')}/task-logs/*]", "Task-log access is limited to the task-logs/* prefix of this deployment's bucket; object names are per task instance.")
+            _ack(
+                airflow.task.task_definition.task_role,
+                f"IAM5[Resource::{_ref(stack.task_logs.bucket, '.Arn')}/task-logs/*]",
+                "Task-log access is limited to the task-logs/* prefix of this deployment's bucket; object names are per task instance.",
+            )
 
     # Migrations-on-deploy custom resource.
     migrations = stack.migrations
     cluster_tasks = f"IAM5[Resource::arn:aws:ecs:{region}:{account}:task/{_ref(stack.cluster.cluster)}/*]"
-    _ack(migrations.is_complete, cluster_tasks, "Task ARNs are not known in advance: ecs:DescribeTasks is limited to tasks of this cluster.")
+    _ack(
+        migrations.is_complete,
+        cluster_tasks,
+        "Task ARNs are not known in advance: ecs:DescribeTasks is limited to tasks of this cluster.",
+    )
     for function in (migrations.on_event, migrations.is_complete):
         _ack(function, LAMBDA_LOGS_POLICY, "AWSLambdaBasicExecutionRole only lets the handler write its own logs.")
-    _ack(migrations.provider, LAMBDA_LOGS_POLICY, "CDK's custom resource Provider framework: AWSLambdaBasicExecutionRole only lets its functions write their logs.")
-    for function in (migrations.on_event, migrations.is_complete, migrations.provider.node.find_child("framework-isComplete"), migrations.provider.node.find_child("framework-onTimeout")):
-        _ack(migrations.provider, f"IAM5[Resource::{_ref(function, '.Arn')}:*]", "CDK's custom resource Provider framework invokes the versions (':*') of this construct's own functions only.")
-    _ack(migrations.provider, "SF1", "The Provider framework's waiter only polls is_complete; each poll is logged by the handler, and the migration's own output is in the standalone log group.")
-    _ack(migrations.provider, "SF2", "The Provider framework's waiter only polls is_complete; X-Ray would trace a loop of identical calls.")
+    _ack(
+        migrations.provider,
+        LAMBDA_LOGS_POLICY,
+        "CDK's custom resource Provider framework: AWSLambdaBasicExecutionRole only lets its functions write their logs.",
+    )
+    for function in (
+        migrations.on_event,
+        migrations.is_complete,
+        migrations.provider.node.find_child("framework-isComplete"),
+        migrations.provider.node.find_child("framework-onTimeout"),
+    ):
+        _ack(
+            migrations.provider,
+            f"IAM5[Resource::{_ref(function, '.Arn')}:*]",
+            "CDK's custom resource Provider framework invokes the versions (':*') of this construct's own functions only.",
+        )
+    _ack(
+        migrations.provider,
+        "SF1",
+        "The Provider framework's waiter only polls is_complete; each poll is logged by the handler, and the migration's own output is in the standalone log group.",
+    )
+    _ack(
+        migrations.provider,
+        "SF2",
+        "The Provider framework's waiter only polls is_complete; X-Ray would trace a loop of identical calls.",
+    )

@@ -19,7 +19,30 @@ EGRESS_MODES = ("public", "private")
 TASK_LOG_STORES = ("cloudwatch", "s3")
 CPU_ARCHITECTURES = ("X86_64", "ARM64")
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 # Fargate's valid CPU units -> memory (MiB) choices; other pairs fail at deploy time only.
 FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
@@ -203,7 +226,9 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
             ipaddress.ip_network(cidr)
         except ValueError:
             raise _fail("allowed_client_cidrs", cidr, "CIDRs such as 203.0.113.0/24 or 0.0.0.0/0") from None
-    if s.certificate_arn is not None and not re.fullmatch(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+", s.certificate_arn):
+    if s.certificate_arn is not None and not re.fullmatch(
+        r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+", s.certificate_arn
+    ):
         raise _fail("certificate_arn", s.certificate_arn, "an ACM certificate ARN or None (plain HTTP)")
     if s.domain_name is not None and not re.fullmatch(r"([a-z0-9-]+\.)+[a-z]{2,}", s.domain_name):
         raise _fail("domain_name", s.domain_name, "a DNS name such as airflow.example.com or None")
@@ -219,9 +244,18 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
     if s.worker_spot_weight + s.worker_on_demand_weight == 0:
         raise _fail("worker_spot_weight", 0, "a weight above 0 for Spot or on-demand workers")
     if not re.fullmatch(r"(t4g|m7g|m8g|r7g|r8g)\.(micro|small|medium|large|\d*xlarge)", s.db_instance_type):
-        raise _fail("db_instance_type", s.db_instance_type, "a Graviton class such as t4g.micro, t4g.small or m7g.large")
-    if not re.fullmatch(r"(\d+)\.\d+", s.db_engine_version) or s.db_engine_version.split(".")[0] not in POSTGRES_MAJOR_VERSIONS:
-        raise _fail("db_engine_version", s.db_engine_version, "a PostgreSQL MAJOR.MINOR with major " + " or ".join(POSTGRES_MAJOR_VERSIONS))
+        raise _fail(
+            "db_instance_type", s.db_instance_type, "a Graviton class such as t4g.micro, t4g.small or m7g.large"
+        )
+    if (
+        not re.fullmatch(r"(\d+)\.\d+", s.db_engine_version)
+        or s.db_engine_version.split(".")[0] not in POSTGRES_MAJOR_VERSIONS
+    ):
+        raise _fail(
+            "db_engine_version",
+            s.db_engine_version,
+            "a PostgreSQL MAJOR.MINOR with major " + " or ".join(POSTGRES_MAJOR_VERSIONS),
+        )
     _int_range("db_allocated_storage_gib", s.db_allocated_storage_gib, 20, 65536)
     _int_range("db_max_allocated_storage_gib", s.db_max_allocated_storage_gib, s.db_allocated_storage_gib, 65536)
     _int_range("db_backup_retention_days", s.db_backup_retention_days, 1, 35)
@@ -246,7 +280,9 @@ def _validate_schedule(schedule: ScheduledScaling) -> None:
     try:
         zoneinfo.ZoneInfo(schedule.time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise _fail("scheduled_scaling.time_zone", schedule.time_zone, "an IANA time zone such as Europe/Berlin") from None
+        raise _fail(
+            "scheduled_scaling.time_zone", schedule.time_zone, "an IANA time zone such as Europe/Berlin"
+        ) from None
     _hh_mm("scheduled_scaling.stop_at", schedule.stop_at)
     _hh_mm("scheduled_scaling.start_at", schedule.start_at)
     if not schedule.start_days:

@@ -43,16 +43,18 @@ def _environment(settings: DeploymentSettings) -> Environment:
 
 class RegistryStack(Stack):
     def __init__(self, scope: Construct, id: str, *, settings: DeploymentSettings) -> None:
-        super().__init__(scope, id, env=_environment(settings), description=f"{settings.name}: Airflow image repository")
+        super().__init__(
+            scope, id, env=_environment(settings), description=f"{settings.name}: Airflow image repository"
+        )
         self.registry = Registry(self, "Registry", settings=settings)
         CfnOutput(self, "RepositoryUri", value=self.registry.repository.repository_uri)
 
 
 class AirflowStack(Stack):
-    def __init__(
-        self, scope: Construct, id: str, *, settings: DeploymentSettings, repository: ecr.IRepository
-    ) -> None:
-        super().__init__(scope, id, env=_environment(settings), description=f"{settings.name}: Apache Airflow 3 on ECS Fargate")
+    def __init__(self, scope: Construct, id: str, *, settings: DeploymentSettings, repository: ecr.IRepository) -> None:
+        super().__init__(
+            scope, id, env=_environment(settings), description=f"{settings.name}: Apache Airflow 3 on ECS Fargate"
+        )
         self.settings = settings
         self.image_tag = CfnParameter(
             self,
@@ -120,23 +122,35 @@ class AirflowStack(Stack):
             assign_public_ip=self.network.assign_public_ip,
         )
         self.api_server = ApiServer(
-            self, "ApiServer", runtime=runtime, cluster=cluster, network=self.network,
-            endpoint=self.endpoint, namespace=self.namespace,
+            self,
+            "ApiServer",
+            runtime=runtime,
+            cluster=cluster,
+            network=self.network,
+            endpoint=self.endpoint,
+            namespace=self.namespace,
         )
         self.scheduler = AirflowService(self, "Scheduler", component="scheduler", size=settings.scheduler, **placement)
         self.dag_processor = AirflowService(
             self, "DagProcessor", component="dag-processor", size=settings.dag_processor, **placement
         )
         self.triggerer = AirflowService(
-            self, "Triggerer", component="triggerer", size=settings.triggerer,
-            port_mappings=[TRIGGERER_LOG_PORT], **placement,
+            self,
+            "Triggerer",
+            component="triggerer",
+            size=settings.triggerer,
+            port_mappings=[TRIGGERER_LOG_PORT],
+            **placement,
         )
         spot = [
             ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=settings.worker_spot_weight),
             ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=settings.worker_on_demand_weight),
         ]
         self.worker = AirflowService(
-            self, "Worker", component="worker", size=settings.worker,
+            self,
+            "Worker",
+            component="worker",
+            size=settings.worker,
             port_mappings=[WORKER_LOG_PORT],
             extra_environment={"AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency)},
             capacity_provider_strategies=[s for s in spot if s.weight],
@@ -151,15 +165,21 @@ class AirflowStack(Stack):
             "worker": self.worker,
         }
         self.standalone = StandaloneTask(
-            self, "StandaloneTask", runtime=runtime, vpc=vpc,
+            self,
+            "StandaloneTask",
+            runtime=runtime,
+            vpc=vpc,
             admin_password=ecs.Secret.from_secrets_manager(self.secrets.admin_password),
         )
-        self.task_subnets = vpc.select_subnets(
-            subnet_type=self.network.task_subnets.subnet_type
-        ).subnets
+        self.task_subnets = vpc.select_subnets(subnet_type=self.network.task_subnets.subnet_type).subnets
         self.migrations = MigrationsOnDeploy(
-            self, "Migrations", settings=settings, cluster=cluster, standalone=self.standalone,
-            subnets=self.task_subnets, assign_public_ip=self.network.assign_public_ip,
+            self,
+            "Migrations",
+            settings=settings,
+            cluster=cluster,
+            standalone=self.standalone,
+            subnets=self.task_subnets,
+            assign_public_ip=self.network.assign_public_ip,
         )
 
         self._allow_traffic()
@@ -223,14 +243,27 @@ class AirflowStack(Stack):
             key = "".join(part.title() for part in component.split("-"))
             output(f"{key}ServiceName", airflow.service.service_name, f"{component} ECS service")
             output(f"{key}LogGroup", airflow.task.log_group.log_group_name, f"{component} container logs")
-        output("StandaloneTaskDefinitionArn", self.standalone.task_definition.task_definition_arn,
-               "task definition for one-off commands (latest revision at deploy time)")
+        output(
+            "StandaloneTaskDefinitionArn",
+            self.standalone.task_definition.task_definition_arn,
+            "task definition for one-off commands (latest revision at deploy time)",
+        )
         output("StandaloneTaskFamily", self.standalone.task_definition.family, "family of the standalone task")
         output("StandaloneContainerName", self.standalone.task.container_name, "container to override the command of")
-        output("StandaloneSecurityGroup", self.standalone.security_group.security_group_id, "security group for one-off tasks")
-        output("StandaloneLogGroup", self.standalone.task.log_group.log_group_name, "logs of one-off tasks and migrations")
+        output(
+            "StandaloneSecurityGroup",
+            self.standalone.security_group.security_group_id,
+            "security group for one-off tasks",
+        )
+        output(
+            "StandaloneLogGroup", self.standalone.task.log_group.log_group_name, "logs of one-off tasks and migrations"
+        )
         output("TaskSubnets", Fn.join(",", [subnet.subnet_id for subnet in self.task_subnets]), "subnets for tasks")
-        output("AssignPublicIp", "ENABLED" if self.network.assign_public_ip else "DISABLED", "awsvpc assignPublicIp for tasks")
+        output(
+            "AssignPublicIp",
+            "ENABLED" if self.network.assign_public_ip else "DISABLED",
+            "awsvpc assignPublicIp for tasks",
+        )
         output("QueueUrl", self.broker.default_queue.queue_url, "Celery default queue")
         output("LoadBalancerUrl", self.endpoint.url, "Airflow UI and REST API")
         output("TaskLogLocation", self.task_logs.location, f"remote task logs ({self.settings.task_logs})")

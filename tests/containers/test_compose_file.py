@@ -15,8 +15,15 @@ INIT_SERVICE = "airflow-init"
 QUEUE_SERVICE = "sqs-queue"
 # Required by every command (docs/runtime-contract.md, "Environment"); secrets need 32 characters.
 REQUIRED_ENVIRONMENT = (
-    "AIRFLOW_DB_HOST", "AIRFLOW_DB_PORT", "AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD", "AIRFLOW_DB_NAME",
-    "AIRFLOW_FERNET_SEED", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW_API_SERVER_URL",
+    "AIRFLOW_DB_HOST",
+    "AIRFLOW_DB_PORT",
+    "AIRFLOW_DB_USER",
+    "AIRFLOW_DB_PASSWORD",
+    "AIRFLOW_DB_NAME",
+    "AIRFLOW_FERNET_SEED",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW_API_SERVER_URL",
 )
 SECRETS = ("AIRFLOW_FERNET_SEED", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
 QUEUE_CONSUMERS = ("scheduler", "worker")
@@ -25,7 +32,9 @@ QUEUE_CONSUMERS = ("scheduler", "worker")
 def compose(*args: str, file=COMPOSE_FILE) -> subprocess.CompletedProcess:
     return subprocess.run(
         [tool("docker-compose"), "--file", str(file), "--project-directory", str(ROOT), *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -44,9 +53,13 @@ def test_compose_file_is_valid():
 
 def test_validation_rejects_a_dependency_on_an_undefined_service(tmp_path):
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE_FILE.read_text().replace("condition: service_healthy", "condition: service_healthy\n"
-                                                       "      no-such-service:\n"
-                                                       "        condition: service_started", 1))
+    broken.write_text(
+        COMPOSE_FILE.read_text().replace(
+            "condition: service_healthy",
+            "condition: service_healthy\n      no-such-service:\n        condition: service_started",
+            1,
+        )
+    )
     result = compose("config", "--quiet", file=broken)
     assert result.returncode != 0
     assert "no-such-service" in result.stderr

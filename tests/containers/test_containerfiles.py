@@ -41,8 +41,9 @@ def last(containerfile: Path, keyword: str) -> str:
 
 def hadolint(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     config = ["--config", str(HADOLINT_CONFIG)] if HADOLINT_CONFIG.exists() else []
-    return subprocess.run([tool("hadolint"), *config, "--format", "json", *args],
-                          capture_output=True, text=True, input=stdin, timeout=60)
+    return subprocess.run(
+        [tool("hadolint"), *config, "--format", "json", *args], capture_output=True, text=True, input=stdin, timeout=60
+    )
 
 
 @pytest.mark.parametrize("containerfile", CONTAINERFILES, ids=lambda path: path.parent.name)
@@ -67,7 +68,8 @@ def test_every_hadolint_ignore_is_justified(containerfile):
         if "hadolint ignore=" in line:
             reason = lines[number - 1].strip() if number else ""
             assert reason.startswith("#") and "hadolint" not in reason, (
-                f"line {number + 1}: put the reason for '{line.strip()}' in a comment on the line above")
+                f"line {number + 1}: put the reason for '{line.strip()}' in a comment on the line above"
+            )
 
 
 @pytest.mark.parametrize("containerfile", CONTAINERFILES, ids=lambda path: path.parent.name)
@@ -81,8 +83,11 @@ def test_tini_is_pid_1_and_the_entrypoint_is_the_default_command(containerfile):
     assert json.loads(last(containerfile, "ENTRYPOINT")) == ["/usr/bin/tini", "--"]
     assert json.loads(last(containerfile, "CMD")) == ["python", "-m", "deploy_airflow_on_ecs_fargate", "api-server"]
     # tini comes from Debian, in the same step as the user
-    assert any("install" in arguments and " tini" in arguments
-               for keyword, arguments in instructions(containerfile) if keyword == "RUN")
+    assert any(
+        "install" in arguments and " tini" in arguments
+        for keyword, arguments in instructions(containerfile)
+        if keyword == "RUN"
+    )
 
 
 def test_prod_health_check_uses_the_health_command():
@@ -96,10 +101,18 @@ def test_prod_health_check_uses_the_health_command():
 def test_installs_exactly_the_locked_requirements(containerfile):
     copies = [arguments.split() for keyword, arguments in instructions(containerfile) if keyword == "COPY"]
     assert ["build/requirements/requirements.txt", "/opt/requirements.txt"] in copies
-    install = next(arguments for keyword, arguments in instructions(containerfile)
-                   if keyword == "RUN" and "pip install" in arguments)
-    for flag in ("--require-hashes", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
-                 "--requirement /opt/requirements.txt"):
+    install = next(
+        arguments
+        for keyword, arguments in instructions(containerfile)
+        if keyword == "RUN" and "pip install" in arguments
+    )
+    for flag in (
+        "--require-hashes",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-cache-dir",
+        "--requirement /opt/requirements.txt",
+    ):
         assert flag in install
     assert "pip check" in install
 
@@ -128,8 +141,14 @@ def test_prod_copies_the_package_dags_and_plugins():
 
 
 def copy_sources() -> list[str]:
-    return sorted({arguments.split()[0] for containerfile in CONTAINERFILES
-                   for keyword, arguments in instructions(containerfile) if keyword == "COPY"})
+    return sorted(
+        {
+            arguments.split()[0]
+            for containerfile in CONTAINERFILES
+            for keyword, arguments in instructions(containerfile)
+            if keyword == "COPY"
+        }
+    )
 
 
 @pytest.mark.parametrize("source", copy_sources())
@@ -145,8 +164,9 @@ def test_copy_source_exists_in_a_fresh_clone(source):
 @pytest.mark.parametrize("source", copy_sources())
 def test_copy_source_is_in_the_build_context(source):
     # .dockerignore is an allowlist: '*' first, then one '!' line per thing the images copy.
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*"
     allowed = [pattern[1:] for pattern in patterns if pattern.startswith("!")]
     assert any(source.rstrip("/") == entry.rstrip("/") or source.startswith(entry) for entry in allowed)
@@ -155,5 +175,7 @@ def test_copy_source_is_in_the_build_context(source):
 def test_build_context_keeps_out_the_virtualenv_and_caches():
     patterns = DOCKERIGNORE.read_text().splitlines()
     assert "*" in patterns  # everything not allowlisted: .venv, .git, .cache, .local, infrastructure
-    assert not any(line.startswith("!") and line[1:].split("/")[0] in (".venv", ".git", ".cache", ".local", "")
-                   for line in patterns)
+    assert not any(
+        line.startswith("!") and line[1:].split("/")[0] in (".venv", ".git", ".cache", ".local", "")
+        for line in patterns
+    )

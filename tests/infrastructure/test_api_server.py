@@ -35,10 +35,18 @@ def test_https_when_a_certificate_is_given_and_only_allowed_clients(templates, r
     )
     template.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::Listener",
-        {"Port": 80, "DefaultActions": [Match.object_like({"Type": "redirect", "RedirectConfig": Match.object_like({"Protocol": "HTTPS"})})]},
+        {
+            "Port": 80,
+            "DefaultActions": [
+                Match.object_like({"Type": "redirect", "RedirectConfig": Match.object_like({"Protocol": "HTTPS"})})
+            ],
+        },
     )
     assert _client_rules(raw_templates["prod"]) == [
-        ("198.51.100.7/32", 80), ("198.51.100.7/32", 443), ("203.0.113.0/24", 80), ("203.0.113.0/24", 443)
+        ("198.51.100.7/32", 80),
+        ("198.51.100.7/32", 443),
+        ("203.0.113.0/24", 80),
+        ("203.0.113.0/24", 443),
     ]
     environment = {e["Name"]: e["Value"] for e in container(raw_templates["prod"], "api-server")["Environment"]}
     assert environment["AIRFLOW__API__BASE_URL"] == "https://airflow.example.com"

@@ -10,9 +10,12 @@ from tests.infrastructure.templates import DEPLOYMENTS, dumps, resources
 # Actions AWS offers only on "*" (no resource-level permissions).
 STAR_ONLY = {
     "ecr:GetAuthorizationToken",
-    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
-    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
-    "cloudwatch:PutMetricData", "logs:DescribeLogGroups",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "cloudwatch:PutMetricData",
+    "logs:DescribeLogGroups",
 }
 
 
@@ -38,7 +41,9 @@ def _roles(template: dict, key: str) -> dict[str, str]:
 @pytest.mark.parametrize("deployment", DEPLOYMENTS)
 def test_execution_roles_read_only_this_deployments_secrets_and_pull_only_its_repository(raw_templates, deployment):
     template = raw_templates[deployment]
-    own_secrets = set(resources(template, "AWS::SecretsManager::Secret")) | set(resources(template, "AWS::SecretsManager::SecretTargetAttachment"))
+    own_secrets = set(resources(template, "AWS::SecretsManager::Secret")) | set(
+        resources(template, "AWS::SecretsManager::SecretTargetAttachment")
+    )
     for family, role in _roles(template, "ExecutionRoleArn").items():
         for statement in _statements(template, role):
             actions = set(_as_list(statement["Action"]))
@@ -48,7 +53,9 @@ def test_execution_roles_read_only_this_deployments_secrets_and_pull_only_its_re
                 elif any(a.startswith("secretsmanager:") for a in actions):
                     assert resource["Ref"] in own_secrets, family
                 elif any(a.startswith("ecr:") for a in actions):
-                    assert f"{DEPLOYMENTS[deployment].name}-registry:ExportsOutputFnGetAttRegistryRepository" in dumps(resource)
+                    assert f"{DEPLOYMENTS[deployment].name}-registry:ExportsOutputFnGetAttRegistryRepository" in dumps(
+                        resource
+                    )
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS)
@@ -63,7 +70,9 @@ def test_task_roles_use_star_only_where_aws_requires_it(raw_templates, deploymen
                 assert actions <= STAR_ONLY, (family, actions)
             if "cloudwatch:PutMetricData" in actions:
                 assert family.endswith("-scheduler")
-                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"Airflow/{DEPLOYMENTS[deployment].name}"}}
+                assert statement["Condition"] == {
+                    "StringEquals": {"cloudwatch:namespace": f"Airflow/{DEPLOYMENTS[deployment].name}"}
+                }
 
 
 def test_only_the_scheduler_sends_and_only_workers_consume(raw_templates):
@@ -80,4 +89,10 @@ def test_only_the_scheduler_sends_and_only_workers_consume(raw_templates):
     assert "sqs:SendMessage" in by_family["scheduler"] and "sqs:ReceiveMessage" not in by_family["scheduler"]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= by_family["worker"]
     assert "sqs:SendMessage" not in by_family["worker"]
-    assert by_family["api-server"] == by_family["dag-processor"] == by_family["triggerer"] == by_family["standalone"] == set()
+    assert (
+        by_family["api-server"]
+        == by_family["dag-processor"]
+        == by_family["triggerer"]
+        == by_family["standalone"]
+        == set()
+    )

@@ -43,11 +43,15 @@ def test_only_airflow_task_security_groups_reach_the_database(raw_templates, dep
     template = raw_templates[deployment]
     (db_group,) = [n for n in resources(template, "AWS::EC2::SecurityGroup") if n.startswith("MetadataDbSecurityGroup")]
     rules = [
-        r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        r["Properties"]
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [db_group, "GroupId"]}
     ]
     sources = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in rules}
     expected = {"ApiServerService", "Scheduler", "DagProcessor", "Triggerer", "Worker", "StandaloneTask"}
     assert {s.split("SecurityGroup")[0] for s in sources} == expected
-    assert all(rule["FromPort"] == rule["ToPort"] == {"Fn::GetAtt": ["MetadataDbInstanceD6E9D06F", "Endpoint.Port"]} for rule in rules)
+    assert all(
+        rule["FromPort"] == rule["ToPort"] == {"Fn::GetAtt": ["MetadataDbInstanceD6E9D06F", "Endpoint.Port"]}
+        for rule in rules
+    )
     assert "SecurityGroupIngress" not in template["Resources"][db_group]["Properties"]

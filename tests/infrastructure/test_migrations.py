@@ -30,7 +30,11 @@ def test_migration_runs_the_standalone_task_with_init_before_every_service(raw_t
     template = raw_templates[deployment]
     ((run_id, run),) = resources(template, "Custom::AirflowMigrations").items()
     props = run["Properties"]
-    standalone = [n for n, t in resources(template, "AWS::ECS::TaskDefinition").items() if t["Properties"]["Family"].endswith("-standalone")]
+    standalone = [
+        n
+        for n, t in resources(template, "AWS::ECS::TaskDefinition").items()
+        if t["Properties"]["Family"].endswith("-standalone")
+    ]
     assert props["TaskDefinition"] == {"Ref": standalone[0]}
     assert props["ContainerName"] == "standalone" and props["Command"] == ["init"]
     assert props["SecurityGroups"][0]["Fn::GetAtt"][0].startswith("StandaloneTaskSecurityGroup")
@@ -53,7 +57,11 @@ def test_the_standalone_container_has_admin_settings_and_no_health_check(raw_tem
 
 def test_handler_runs_on_a_current_runtime_with_a_long_poll(raw_templates):
     template = raw_templates["dev"]
-    functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values() if f["Properties"].get("Handler", "").startswith("index.")]
+    functions = [
+        f["Properties"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler", "").startswith("index.")
+    ]
     assert {f["Handler"] for f in functions} == {"index.on_event", "index.is_complete"}
     assert all(f["Runtime"] == "python3.14" for f in functions)
 
@@ -71,7 +79,10 @@ def _event(request_type: str, revision: int, old_revision: int | None = None, **
     }
     event = {"RequestType": request_type, "ResourceProperties": props, **extra}
     if old_revision is not None:
-        event["OldResourceProperties"] = {**props, "TaskDefinition": props["TaskDefinition"].rsplit(":", 1)[0] + f":{old_revision}"}
+        event["OldResourceProperties"] = {
+            **props,
+            "TaskDefinition": props["TaskDefinition"].rsplit(":", 1)[0] + f":{old_revision}",
+        }
     return event
 
 
@@ -90,7 +101,11 @@ def test_handler_runs_init_and_completes_on_exit_code_zero(handler, monkeypatch)
             "count": 1,
             "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}],
             "networkConfiguration": {
-                "awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"], "assignPublicIp": "ENABLED"}
+                "awsvpcConfiguration": {
+                    "subnets": ["subnet-1"],
+                    "securityGroups": ["sg-1"],
+                    "assignPublicIp": "ENABLED",
+                }
             },
             "overrides": {"containerOverrides": [{"name": "standalone", "command": ["init"]}]},
             "startedBy": "cloudformation-migrations",
@@ -118,8 +133,15 @@ class _StoppedTask:
         self.run_task_calls = 0
 
     def describe_tasks(self, **_):
-        return {"tasks": [{"lastStatus": "STOPPED", "stoppedReason": "Essential container exited",
-                           "containers": [{"name": "standalone", "exitCode": self.exit_code}]}]}
+        return {
+            "tasks": [
+                {
+                    "lastStatus": "STOPPED",
+                    "stoppedReason": "Essential container exited",
+                    "containers": [{"name": "standalone", "exitCode": self.exit_code}],
+                }
+            ]
+        }
 
     def run_task(self, **_):
         self.run_task_calls += 1

@@ -52,10 +52,16 @@ def reachable_apis(template: dict, subnet: str, public_ip: bool) -> set[str]:
             reachable |= AWS_APIS
     for endpoint in resources(template, "AWS::EC2::VPCEndpoint").values():
         props = endpoint["Properties"]
-        service = str(props["ServiceName"]).rsplit(".", 1)[-1] if isinstance(props["ServiceName"], str) else _endpoint_service(props)
+        service = (
+            str(props["ServiceName"]).rsplit(".", 1)[-1]
+            if isinstance(props["ServiceName"], str)
+            else _endpoint_service(props)
+        )
         if props.get("VpcEndpointType") == "Interface" and subnet in [_ref(s) for s in props.get("SubnetIds", [])]:
             reachable.add(service)
-        if props.get("VpcEndpointType", "Gateway") == "Gateway" and route_table in [_ref(t) for t in props.get("RouteTableIds", [])]:
+        if props.get("VpcEndpointType", "Gateway") == "Gateway" and route_table in [
+            _ref(t) for t in props.get("RouteTableIds", [])
+        ]:
             reachable.add(service)
     return reachable
 
@@ -106,7 +112,9 @@ def test_database_subnets_have_no_route_out_of_the_vpc(raw_templates, deployment
     assert len(subnets) == 2
     for subnet in subnets:
         table = route_table_of(template, subnet)
-        routes = [r for r in resources(template, "AWS::EC2::Route").values() if _ref(r["Properties"]["RouteTableId"]) == table]
+        routes = [
+            r for r in resources(template, "AWS::EC2::Route").values() if _ref(r["Properties"]["RouteTableId"]) == table
+        ]
         assert routes == []
     (db,) = resources(template, "AWS::RDS::DBInstance").values()
     assert db["Properties"]["PubliclyAccessible"] is False

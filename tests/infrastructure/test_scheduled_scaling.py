@@ -19,7 +19,10 @@ def _targets(template: dict) -> dict[str, dict]:
 def test_dev_stops_four_components_at_night_and_starts_them_on_weekdays(raw_templates):
     targets = _targets(raw_templates["dev"])
     assert sorted(re.sub(r"[0-9A-F]{8}$", "", name) for name in targets) == [
-        "ApiServerService", "DagProcessorService", "SchedulerService", "TriggererService"
+        "ApiServerService",
+        "DagProcessorService",
+        "SchedulerService",
+        "TriggererService",
     ]
     for target in targets.values():
         stop, start = target["ScheduledActions"]

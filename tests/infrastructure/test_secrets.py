@@ -41,7 +41,10 @@ def test_containers_receive_secrets_through_ecs_secrets_only(raw_templates, comp
         if json_key:
             # A field of the RDS-generated secret (through its attachment, which carries the host).
             parts = secrets[name]["Fn::Join"][1]
-            assert parts[1] == json_key and template["Resources"][parts[0]["Ref"]]["Type"] == "AWS::SecretsManager::SecretTargetAttachment"
+            assert (
+                parts[1] == json_key
+                and template["Resources"][parts[0]["Ref"]]["Type"] == "AWS::SecretsManager::SecretTargetAttachment"
+            )
         else:
             assert template["Resources"][secrets[name]["Ref"]]["Type"] == "AWS::SecretsManager::Secret"
     environment = {e["Name"]: e["Value"] for e in definition["Environment"]}
@@ -71,4 +74,6 @@ def test_no_environment_value_looks_like_a_secret(raw_templates, deployment):
         for definition in task["Properties"]["ContainerDefinitions"]:
             for variable in definition.get("Environment", []):
                 for text in _literals(variable["Value"]):
-                    assert not re.search(r"[A-Za-z0-9+/=_-]{24,}", text.replace("deploy_airflow_on_ecs_fargate", "")), variable
+                    assert not re.search(r"[A-Za-z0-9+/=_-]{24,}", text.replace("deploy_airflow_on_ecs_fargate", "")), (
+                        variable
+                    )

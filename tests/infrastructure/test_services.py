@@ -20,7 +20,7 @@ def service_of(template: dict, component: str) -> dict:
 @pytest.mark.parametrize("component", SERVICES)
 def test_container_runs_the_contract_command_with_its_health_check(raw_templates, component):
     definition = container(raw_templates["dev"], component)
-    assert definition["EntryPoint"] + definition["Command"] == ENTRY_POINT + [component]
+    assert definition["EntryPoint"] + definition["Command"] == [*ENTRY_POINT, component]
     health = definition["HealthCheck"]
     assert health["Command"] == ["CMD", "python", "-m", "deploy_airflow_on_ecs_fargate.health", component]
     # The health command answers within 5 s; the interval must exceed the timeout.
@@ -50,7 +50,12 @@ def test_every_service_has_a_health_check_and_a_distinct_task_definition(raw_tem
     assert len(task_definitions) == len(services) == 5
     for task in task_definitions:
         (definition,) = template["Resources"][task]["Properties"]["ContainerDefinitions"]
-        assert definition["HealthCheck"]["Command"][:4] == ["CMD", "python", "-m", "deploy_airflow_on_ecs_fargate.health"]
+        assert definition["HealthCheck"]["Command"][:4] == [
+            "CMD",
+            "python",
+            "-m",
+            "deploy_airflow_on_ecs_fargate.health",
+        ]
 
 
 @pytest.mark.parametrize(
@@ -62,7 +67,11 @@ def test_every_service_has_a_health_check_and_a_distinct_task_definition(raw_tem
 )
 def test_worker_runs_mostly_on_spot_with_a_two_minute_stop_timeout(raw_templates, deployment, strategy):
     template = raw_templates[deployment]
-    (worker,) = [s["Properties"] for s in resources(template, "AWS::ECS::Service").values() if s["Properties"]["ServiceName"].endswith("-worker")]
+    (worker,) = [
+        s["Properties"]
+        for s in resources(template, "AWS::ECS::Service").values()
+        if s["Properties"]["ServiceName"].endswith("-worker")
+    ]
     assert worker["CapacityProviderStrategy"] == strategy
     assert "LaunchType" not in worker  # a launch type together with a strategy fails at deploy time
     assert container(template, "worker")["StopTimeout"] == 120
@@ -82,7 +91,7 @@ def test_workers_reach_the_api_server_privately_through_cloud_map(raw_templates)
     (discovery,) = resources(template, "AWS::ServiceDiscovery::Service").values()
     assert discovery["Properties"]["Name"] == "api-server"
     assert service_of(template, "api-server")["ServiceRegistries"]
-    for component in SERVICES + ("standalone",):
+    for component in (*SERVICES, "standalone"):
         environment = {e["Name"]: e["Value"] for e in container(template, component)["Environment"]}
         assert environment["AIRFLOW_API_SERVER_URL"] == "http://api-server.airflow-dev.internal:8080"
 

@@ -7,9 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from airflow_ecs.settings import PROFILES, ComponentSize, ScheduledScaling, SettingsError, load, validate
 from tests.infrastructure.templates import INFRASTRUCTURE  # puts the CDK app on sys.path
-
-from airflow_ecs.settings import PROFILES, ComponentSize, ScheduledScaling, SettingsError, load, validate  # noqa: E402
 
 
 def test_profiles_are_valid_and_differ_only_in_values():
@@ -25,15 +24,33 @@ def test_profiles_are_valid_and_differ_only_in_values():
         ({"egress": "nat"}, "egress: 'nat' is not allowed; expected one of: public, private"),
         ({"task_logs": "elasticsearch"}, "task_logs: 'elasticsearch' is not allowed; expected one of: cloudwatch, s3"),
         ({"log_retention_days": 10}, "log_retention_days: 10 is not allowed; expected one of: 1, 3, 5, 7, 14, 30,"),
-        ({"worker": ComponentSize(cpu=256, memory_mib=4096)}, "worker.memory_mib: 4096 is not allowed; expected one of: 512, 1024, 2048"),
-        ({"api_server": ComponentSize(cpu=300)}, "api_server.cpu: 300 is not allowed; expected one of: 256, 512, 1024,"),
-        ({"sqs_visibility_timeout_seconds": 50000}, "sqs_visibility_timeout_seconds: 50000 is not allowed; expected an integer from 60 to 43200"),
+        (
+            {"worker": ComponentSize(cpu=256, memory_mib=4096)},
+            "worker.memory_mib: 4096 is not allowed; expected one of: 512, 1024, 2048",
+        ),
+        (
+            {"api_server": ComponentSize(cpu=300)},
+            "api_server.cpu: 300 is not allowed; expected one of: 256, 512, 1024,",
+        ),
+        (
+            {"sqs_visibility_timeout_seconds": 50000},
+            "sqs_visibility_timeout_seconds: 50000 is not allowed; expected an integer from 60 to 43200",
+        ),
         ({"allowed_client_cidrs": ("10.0.0.300/8",)}, "allowed_client_cidrs: '10.0.0.300/8' is not allowed"),
         ({"db_instance_type": "t3.micro"}, "db_instance_type: 't3.micro' is not allowed; expected a Graviton class"),
         ({"worker_spot_weight": 0, "worker_on_demand_weight": 0}, "worker_spot_weight: 0 is not allowed"),
-        ({"scheduled_scaling": ScheduledScaling(time_zone="Mars/Olympus")}, "scheduled_scaling.time_zone: 'Mars/Olympus' is not allowed; expected an IANA time zone"),
-        ({"scheduled_scaling": ScheduledScaling(stop_at="24:00")}, "scheduled_scaling.stop_at: '24:00' is not allowed; expected a time HH:MM"),
-        ({"scheduled_scaling": ScheduledScaling(start_days=("MONDAY",))}, "scheduled_scaling.start_days: 'MONDAY' is not allowed; expected one of: SUN, MON,"),
+        (
+            {"scheduled_scaling": ScheduledScaling(time_zone="Mars/Olympus")},
+            "scheduled_scaling.time_zone: 'Mars/Olympus' is not allowed; expected an IANA time zone",
+        ),
+        (
+            {"scheduled_scaling": ScheduledScaling(stop_at="24:00")},
+            "scheduled_scaling.stop_at: '24:00' is not allowed; expected a time HH:MM",
+        ),
+        (
+            {"scheduled_scaling": ScheduledScaling(start_days=("MONDAY",))},
+            "scheduled_scaling.start_days: 'MONDAY' is not allowed; expected one of: SUN, MON,",
+        ),
         ({"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "certificate_arn: "),
     ],
 )
@@ -46,13 +63,22 @@ def test_a_bad_setting_fails_with_one_line_naming_it_and_the_allowed_values(chan
 
 
 def test_overrides_are_typed_from_the_field_and_validated():
-    settings = load("prod", {"egress": "public", "db_multi_az": "false", "worker_concurrency": "16", "domain_name": "none"})
-    assert (settings.egress, settings.db_multi_az, settings.worker_concurrency, settings.domain_name) == ("public", False, 16, None)
-    with pytest.raises(SettingsError, match="^db_multi_az: 'maybe' is not allowed; expected true or false$"):
+    settings = load(
+        "prod", {"egress": "public", "db_multi_az": "false", "worker_concurrency": "16", "domain_name": "none"}
+    )
+    assert (settings.egress, settings.db_multi_az, settings.worker_concurrency, settings.domain_name) == (
+        "public",
+        False,
+        16,
+        None,
+    )
+    with pytest.raises(SettingsError, match=r"^db_multi_az: 'maybe' is not allowed; expected true or false$"):
         load("prod", {"db_multi_az": "maybe"})
-    with pytest.raises(SettingsError, match="^override: 'worker' is not allowed; expected a scalar setting: account, "):
+    with pytest.raises(
+        SettingsError, match=r"^override: 'worker' is not allowed; expected a scalar setting: account, "
+    ):
         load("dev", {"worker": "big"})
-    with pytest.raises(SettingsError, match="^profile: 'staging' is not allowed; expected one of: dev, prod$"):
+    with pytest.raises(SettingsError, match=r"^profile: 'staging' is not allowed; expected one of: dev, prod$"):
         load("staging")
 
 

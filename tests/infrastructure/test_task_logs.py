@@ -36,9 +36,18 @@ def test_s3_remote_logging_points_at_a_private_bucket_prefix(raw_templates):
 
 def _task_log_actions(template: dict, component: str) -> set[str]:
     """Actions the component's task role has on the task-log group or bucket."""
-    task = next(t for t in resources(template, "AWS::ECS::TaskDefinition").values() if t["Properties"]["Family"].endswith(f"-{component}"))
+    task = next(
+        t
+        for t in resources(template, "AWS::ECS::TaskDefinition").values()
+        if t["Properties"]["Family"].endswith(f"-{component}")
+    )
     role = task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
-    store = next(iter({**resources(template, "AWS::Logs::LogGroup"), **resources(template, "AWS::S3::Bucket")}.keys() & _task_log_stores(template)))
+    store = next(
+        iter(
+            {**resources(template, "AWS::Logs::LogGroup"), **resources(template, "AWS::S3::Bucket")}.keys()
+            & _task_log_stores(template)
+        )
+    )
     actions = set()
     for policy in resources(template, "AWS::IAM::Policy").values():
         if {"Ref": role} in policy["Properties"]["Roles"]:

@@ -38,8 +38,14 @@ TEST_SETTINGS = {
 
 
 def local_stack(command: str, environment: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "local_stack", command], env=environment, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "local_stack", command],
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     print(result.stdout, result.stderr)
     return result
 
@@ -47,8 +53,9 @@ def local_stack(command: str, environment: dict[str, str], timeout: float = 600)
 def clean_environment() -> dict[str, str]:
     """This process's environment without what earlier tests or pytest itself put there: the
     stack must see a user's shell, not a test session's Airflow settings."""
-    return {name: value for name, value in os.environ.items()
-            if not name.startswith(("AIRFLOW", "PYTEST", "LOCAL_STACK"))}
+    return {
+        name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW", "PYTEST", "LOCAL_STACK"))
+    }
 
 
 def print_log_tails(paths: StackPaths, lines: int = 40) -> None:
@@ -71,8 +78,12 @@ def stack(request):
     dags.mkdir()
     for source in [*(REPO_ROOT / "dags").glob("*.py"), *(Path(__file__).parent / "dags").glob("*.py")]:
         shutil.copy(source, dags)
-    environment = {**clean_environment(), **TEST_SETTINGS, "LOCAL_STACK_HOME": str(home / "state"),
-                   "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+    environment = {
+        **clean_environment(),
+        **TEST_SETTINGS,
+        "LOCAL_STACK_HOME": str(home / "state"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+    }
     paths = StackPaths(home / "state")
     failures_before = request.session.testsfailed
     try:
@@ -95,8 +106,11 @@ def stack(request):
 @pytest.fixture(scope="module")
 def api(stack) -> AirflowApi:
     _, environment, _ = stack
-    return AirflowApi.login("http://127.0.0.1:8080", environment.get("AIRFLOW_ADMIN_USERNAME", "admin"),
-                            environment.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
+    return AirflowApi.login(
+        "http://127.0.0.1:8080",
+        environment.get("AIRFLOW_ADMIN_USERNAME", "admin"),
+        environment.get("AIRFLOW_ADMIN_PASSWORD", "admin"),
+    )
 
 
 def test_up_reports_every_component_healthy_and_the_login(stack):
@@ -118,9 +132,11 @@ def test_up_twice_starts_no_duplicates(stack):
     assert {c.name: running_pid(paths.pid_file(c.name)) for c in COMPONENTS} == before
     # Session leaders only (the stack starts each component in its own session): a scheduler
     # forks helpers with the same command line, some in process groups of their own.
-    schedulers = [p for p in psutil.process_iter(["cmdline"])
-                  if p.info["cmdline"] and p.info["cmdline"][1:4] == ["-m", "airflow", "scheduler"]
-                  and os.getsid(p.pid) == p.pid]
+    schedulers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] and p.info["cmdline"][1:4] == ["-m", "airflow", "scheduler"] and os.getsid(p.pid) == p.pid
+    ]
     assert len(schedulers) == 1
 
 

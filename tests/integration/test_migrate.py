@@ -17,18 +17,30 @@ def test_two_concurrent_migrations_both_succeed_on_an_empty_database(postgres_po
     with admin.cursor() as cursor:
         cursor.execute("DROP DATABASE IF EXISTS migrate_twice")
         cursor.execute("CREATE DATABASE migrate_twice OWNER airflow")
-    valid_environment.update(AIRFLOW_DB_HOST="127.0.0.1", AIRFLOW_DB_PORT=str(postgres_port),
-                             AIRFLOW_DB_PASSWORD="airflow", AIRFLOW_DB_NAME="migrate_twice",
-                             AIRFLOW_HOME=str(tmp_path), PATH="/usr/bin:/bin")
-    runs = [subprocess.Popen([sys.executable, "-m", "deploy_airflow_on_ecs_fargate", "migrate"],
-                             env=valid_environment, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-            for _ in range(2)]
+    valid_environment.update(
+        AIRFLOW_DB_HOST="127.0.0.1",
+        AIRFLOW_DB_PORT=str(postgres_port),
+        AIRFLOW_DB_PASSWORD="airflow",
+        AIRFLOW_DB_NAME="migrate_twice",
+        AIRFLOW_HOME=str(tmp_path),
+        PATH="/usr/bin:/bin",
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "deploy_airflow_on_ecs_fargate", "migrate"],
+            env=valid_environment,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
-    with psycopg2.connect(f"postgresql://airflow:airflow@127.0.0.1:{postgres_port}/migrate_twice") as db:
-        with db.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM alembic_version")
-            assert cursor.fetchone() == (1,)
-            cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'dag_run'")
-            assert cursor.fetchone() == (1,)
+    url = f"postgresql://airflow:airflow@127.0.0.1:{postgres_port}/migrate_twice"
+    with psycopg2.connect(url) as db, db.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM alembic_version")
+        assert cursor.fetchone() == (1,)
+        cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'dag_run'")
+        assert cursor.fetchone() == (1,)

@@ -13,7 +13,10 @@ from deploy_airflow_on_ecs_fargate import worker_heartbeat
 def broker_environment(monkeypatch, valid_environment):
     for name, value in valid_environment.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AIRFLOW_SQS_QUEUES", '{"default": "https://sqs.eu-west-1.amazonaws.com/1/d", "high": "https://sqs.eu-west-1.amazonaws.com/1/h"}')
+    monkeypatch.setenv(
+        "AIRFLOW_SQS_QUEUES",
+        '{"default": "https://sqs.eu-west-1.amazonaws.com/1/d", "high": "https://sqs.eu-west-1.amazonaws.com/1/h"}',
+    )
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("AIRFLOW_SQS_VISIBILITY_TIMEOUT", "7200")
 
@@ -53,8 +56,15 @@ def test_worker_heartbeat_step_beats_while_consuming_and_stops_with_the_worker(t
     worker_heartbeat.install()
     app = Celery("heartbeat-test", broker="memory://", set_as_current=False)
     app.conf.worker_hijack_root_logger = False
-    worker = app.Worker(pool="solo", concurrency=1, without_heartbeat=True, without_mingle=True,
-                        without_gossip=True, loglevel="WARNING", quiet=True)
+    worker = app.Worker(
+        pool="solo",
+        concurrency=1,
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        loglevel="WARNING",
+        quiet=True,
+    )
     thread = threading.Thread(target=worker.start, daemon=True)
     thread.start()
     try:

@@ -13,8 +13,11 @@ from tests.conftest import REPO_ROOT, free_port
 def run_entrypoint(args, environment, timeout=30):
     return subprocess.run(
         [sys.executable, "-m", "deploy_airflow_on_ecs_fargate", *args],
-        env={"PATH": "/usr/bin:/bin", **environment}, cwd=REPO_ROOT,
-        capture_output=True, text=True, timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", **environment},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -23,7 +26,7 @@ def test_missing_variable_stops_with_one_line_and_exit_2(valid_environment):
     result = run_entrypoint(["worker"], valid_environment)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        'deploy_airflow_on_ecs_fargate: error: AIRFLOW_SQS_QUEUES is not set: expected a JSON object of queue '
+        "deploy_airflow_on_ecs_fargate: error: AIRFLOW_SQS_QUEUES is not set: expected a JSON object of queue "
         'name to SQS URL, e.g. {"default": "https://sqs..."}'
     ]
 

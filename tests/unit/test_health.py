@@ -64,10 +64,13 @@ def job_table(postgres_port, valid_environment):
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS job")
-        cursor.execute("CREATE TABLE job (id serial, job_type varchar(30), state varchar(20), "
-                       "hostname varchar(500), latest_heartbeat timestamptz)")
-    valid_environment.update(AIRFLOW_DB_HOST="127.0.0.1", AIRFLOW_DB_PORT=str(postgres_port),
-                             AIRFLOW_DB_PASSWORD="airflow")
+        cursor.execute(
+            "CREATE TABLE job (id serial, job_type varchar(30), state varchar(20), "
+            "hostname varchar(500), latest_heartbeat timestamptz)"
+        )
+    valid_environment.update(
+        AIRFLOW_DB_HOST="127.0.0.1", AIRFLOW_DB_PORT=str(postgres_port), AIRFLOW_DB_PASSWORD="airflow"
+    )
 
     def add(job_type, age_seconds, hostname=None, state="running"):
         with connection.cursor() as cursor:

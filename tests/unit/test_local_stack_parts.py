@@ -2,7 +2,6 @@
 
 import json
 import socket
-import subprocess
 import sys
 import time
 
@@ -29,8 +28,13 @@ PARENT_WITH_CHILD = (
 
 def test_stop_group_leaves_no_orphan_behind(tmp_path):
     log, pid_file = tmp_path / "p.log", tmp_path / "p.pid"
-    pid = start_detached([sys.executable, "-c", PARENT_WITH_CHILD], log_file=log, pid_file=pid_file,
-                         env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    pid = start_detached(
+        [sys.executable, "-c", PARENT_WITH_CHILD],
+        log_file=log,
+        pid_file=pid_file,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
     deadline = time.monotonic() + 10
     while not log.read_text().strip() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -43,9 +47,18 @@ def test_stop_group_leaves_no_orphan_behind(tmp_path):
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path):
     pid_file = tmp_path / "p.pid"
-    start_detached([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                    "print('ready', flush=True); time.sleep(300)"],
-                   log_file=tmp_path / "p.log", pid_file=pid_file, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    start_detached(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(300)",
+        ],
+        log_file=tmp_path / "p.log",
+        pid_file=pid_file,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
     while "ready" not in (tmp_path / "p.log").read_text():
         time.sleep(0.05)
     assert stop_group(pid_file, timeout=0.5) == "killed after 0 s"
@@ -117,12 +130,15 @@ def test_queue_is_created_with_the_workers_visibility_timeout(sqs_port):
 def test_component_environment_lets_the_user_override_but_never_the_sqs_endpoint(tmp_path):
     paths = StackPaths(tmp_path)
     paths.create()
-    environment = component_environment(paths, {
-        "AIRFLOW__CORE__DAGS_FOLDER": "/elsewhere/dags",
-        "AIRFLOW_ADMIN_PASSWORD": "changed",
-        "AWS_ENDPOINT_URL_SQS": "https://sqs.us-east-1.amazonaws.com",
-        "AWS_PROFILE": "production",
-    })
+    environment = component_environment(
+        paths,
+        {
+            "AIRFLOW__CORE__DAGS_FOLDER": "/elsewhere/dags",
+            "AIRFLOW_ADMIN_PASSWORD": "changed",
+            "AWS_ENDPOINT_URL_SQS": "https://sqs.us-east-1.amazonaws.com",
+            "AWS_PROFILE": "production",
+        },
+    )
     assert environment["AIRFLOW__CORE__DAGS_FOLDER"] == "/elsewhere/dags"
     assert environment["AIRFLOW_ADMIN_PASSWORD"] == "changed"
     assert environment["AWS_ENDPOINT_URL_SQS"].startswith("http://127.0.0.1:")

@@ -29,12 +29,23 @@ def test_component_output_masks_raw_and_configured_secrets(tmp_path):
         "AIRFLOW_ADMIN_PASSWORD": "admin-pw-77f1",
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
     }
-    result = subprocess.run([sys.executable, "-c", EMITTER, jwt_secret], env=environment, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", EMITTER, jwt_secret],
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    for line in ("stdlib line with ***", "structlog line with ***", "print line with ***", "stderr line with ***",
-                 "bytes line with ***"):
+    for line in (
+        "stdlib line with ***",
+        "structlog line with ***",
+        "print line with ***",
+        "stderr line with ***",
+        "bytes line with ***",
+    ):
         assert line in output
     for secret in ("db-password-8b1c", "fernet-seed-2f9a", "admin-pw-77f1", jwt_secret):
         assert secret not in output
@@ -43,6 +54,12 @@ def test_component_output_masks_raw_and_configured_secrets(tmp_path):
 def test_without_the_project_config_airflow_would_print_them(tmp_path):
     """The reason the module exists: Airflow 3.3's default leaves component output unmasked."""
     environment = {"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": str(tmp_path), "AIRFLOW_DB_PASSWORD": "db-password-8b1c"}
-    result = subprocess.run([sys.executable, "-c", EMITTER, "x"], env=environment, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", EMITTER, "x"],
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "stdlib line with db-password-8b1c" in result.stdout + result.stderr

@@ -31,7 +31,10 @@ print(json.dumps(sorted(m for m in set(sys.modules) - before if m.startswith("ai
 def modules_a_task_imports(tmp_path, mode: str) -> list[str]:
     result = subprocess.run(
         [sys.executable, "-c", TASK_PROCESS, str(REPO_ROOT / "dags"), mode],
-        capture_output=True, text=True, check=True, cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
         env={"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)},
     )
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -48,8 +48,22 @@ status: install ## show each local component and its health
 logs: install ## follow the local stack's logs (COMPONENT=scheduler for one)
 	@$(VENV_PY) -m local_stack logs $(COMPONENT)
 
-test: install ## install and run the whole test suite
+test: install lint ## install and run the whole test suite, after the lint and type gate
 	@$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## the fast tests only: no local stack, no CDK synth, no containers (about 30 s)
+	@$(VENV_PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The configuration of both tools is in pyproject.toml.
+lint: install ## ruff (lint and format check) and mypy over the code
+	@$(VENV)/bin/ruff check --quiet . && $(VENV)/bin/ruff format --check --quiet . && echo "ruff: clean"
+	@$(VENV)/bin/mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	@$(VENV)/bin/ruff format --quiet . && $(VENV)/bin/ruff check --fix --quiet .
+
+docs: install ## regenerate docs/runtime-contract.md and the settings table of infrastructure/README.md
+	@$(VENV_PY) scripts/generate_docs.py
 
 benchmark: install ## measure trigger-to-success latency on the local stack
 	@$(VENV_PY) scripts/benchmark_trigger_latency.py $(BENCHMARK_ARGS)
@@ -57,4 +71,4 @@ benchmark: install ## measure trigger-to-success latency on the local stack
 # Targets of the infrastructure and container images live beside their own concern.
 -include make/*.mk
 
-.PHONY: help install lock up down status logs test benchmark
+.PHONY: help install lock up down status logs test test-unit lint format docs benchmark

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,8 +296,9 @@ def scan_layers(image: str, markers: list[bytes]) -> list[str]:
                     continue
                 with tarfile.open(fileobj=outer.extractfile(layer)) as inner:
                     for member in inner:
-                        if member.isfile():
-                            content = inner.extractfile(member).read()
+                        stream = inner.extractfile(member) if member.isfile() else None
+                        if stream is not None:
+                            content = stream.read()
                             flat = content.replace(b"\n", b"")
                             if any(marker in flat for marker in markers):
                                 hits.append(member.name)
@@ -516,7 +518,7 @@ def compose_services() -> dict:
 
 
 def start_service(
-    name: str, service: dict, image: str, *, detach: bool, command: list[str] | None = None, extra: list[str] = ()
+    name: str, service: dict, image: str, *, detach: bool, command: list[str] | None = None, extra: Sequence[str] = ()
 ) -> subprocess.CompletedProcess:
     env_file = STATE / f"stack-{name}.env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in (service.get("environment") or {}).items()))

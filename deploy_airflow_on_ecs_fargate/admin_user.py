@@ -2,29 +2,41 @@
 
 Re-running it resets the password to the deployed secret and makes sure the user has the Admin
 role, so the secret in Secrets Manager is always the truth. Runs inside the configured
-environment (the entrypoint sets it up before importing this module).
+environment: Airflow is imported only when the function runs, after the entrypoint set it up.
 """
 
 from __future__ import annotations
 
-from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
-
 ADMIN_ROLE = "Admin"
+
+
+class AdminUserError(Exception):
+    """The admin user could not be created or updated; the message is one line."""
 
 
 def ensure_admin_user(*, username: str, password: str, email: str) -> str:
     """Create or update the user; return what was done, as one line."""
-    with get_application_builder() as appbuilder:
-        security_manager = appbuilder.sm
-        role = security_manager.find_role(ADMIN_ROLE)
-        user = security_manager.find_user(username=username)
-        if user is None:
-            created = security_manager.add_user(username, "Airflow", "Admin", email, role, password)
-            if not created:
-                raise RuntimeError(f"could not create user {username!r} (is the email {email!r} taken?)")
-            return f"created admin user {username!r}"
-        security_manager.reset_password(user.id, password)
-        if role not in user.roles:
-            user.roles.append(role)
-            security_manager.update_user(user)
-        return f"admin user {username!r} exists: password and role brought up to date"
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with get_application_builder() as appbuilder:
+            security_manager = appbuilder.sm
+            role = security_manager.find_role(ADMIN_ROLE)
+            user = security_manager.find_user(username=username)
+            if user is None:
+                created = security_manager.add_user(username, "Airflow", "Admin", email, role, password)
+                if not created:
+                    raise AdminUserError(
+                        f"could not create admin user {username!r}: is the e-mail {email!r} taken by another user?"
+                        " Set AIRFLOW_ADMIN_EMAIL to another address"
+                    )
+                return f"created admin user {username!r}"
+            security_manager.reset_password(user.id, password)
+            if role not in user.roles:
+                user.roles.append(role)
+                security_manager.update_user(user)
+            return f"admin user {username!r} exists: password and role brought up to date"
+    except SQLAlchemyError as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise AdminUserError(f"the metadata database refused the admin user step: {reason}") from None

@@ -18,7 +18,7 @@ CONNECT_TIMEOUT_SECONDS = 3
 
 
 class DatabaseUnavailable(Exception):
-    """The database did not answer within the allowed time; the message is one line."""
+    """The database did not answer, or refused what was asked; the message is one line."""
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
@@ -61,15 +61,23 @@ def migration_lock(sqlalchemy_url: str, *, on_wait=None) -> Iterator[None]:
     `airflow db migrate` locks its own tables, but the FAB provider creates its tables outside
     that lock: two first-time migrations at once fail on a duplicate sequence. The lock belongs to
     this connection's session, so it is released even if the process dies."""
-    connection = psycopg2.connect(libpq_url(sqlalchemy_url), connect_timeout=CONNECT_TIMEOUT_SECONDS)
-    connection.autocommit = True
     try:
+        connection = psycopg2.connect(libpq_url(sqlalchemy_url), connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
-            if not cursor.fetchone()[0]:
+            locked = cursor.fetchone()
+            if not (locked and locked[0]):
                 if on_wait:
                     on_wait()
                 cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+    except psycopg2.Error as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DatabaseUnavailable(
+            f"metadata database {describe(sqlalchemy_url)} refused the migration lock ({reason}): "
+            "check that it accepts connections from this task, then run migrate again"
+        ) from None
+    try:
         yield
     finally:
         connection.close()

@@ -7,13 +7,16 @@ Used identically by the images, docker compose and the local stack:
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import subprocess
 import sys
 
+from deploy_airflow_on_ecs_fargate import contract
+from deploy_airflow_on_ecs_fargate.admin_user import AdminUserError, ensure_admin_user
 from deploy_airflow_on_ecs_fargate.components import airflow_command, command_for
 from deploy_airflow_on_ecs_fargate.database import DatabaseUnavailable, describe, migration_lock, wait_for_database
-from deploy_airflow_on_ecs_fargate.settings import COMPONENTS, ConfigurationError, Settings, load_settings
+from deploy_airflow_on_ecs_fargate.settings import ConfigurationError, Settings, load_settings
 
 PROGRAM = "deploy_airflow_on_ecs_fargate"
 
@@ -28,7 +31,7 @@ def parse_args(argv: list[str]) -> tuple[str, list[str]]:
         description="Start an Airflow component with the configuration from the environment "
         "(docs/runtime-contract.md).",
     )
-    parser.add_argument("component", choices=COMPONENTS, help="what to run")
+    parser.add_argument("component", choices=contract.COMPONENT_NAMES, help="what to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="extra arguments for the airflow command")
     parsed = parser.parse_args(argv)
     return parsed.component, parsed.args
@@ -48,10 +51,19 @@ def prepare(component: str, environ: dict[str, str]) -> Settings:
     return settings
 
 
-def create_admin(settings: Settings) -> None:
-    # Imported here: the environment must be in place before Airflow reads its configuration.
-    from deploy_airflow_on_ecs_fargate.admin_user import ensure_admin_user
+def warn_about_unknown_names(component: str, environ: dict[str, str]) -> None:
+    """A misspelt optional variable would silently fall back to its default: name it. (A missing
+    required one stops the start with an error that names the typo instead.)"""
+    for name in environ:
+        if not name.startswith("AIRFLOW_") or contract.is_known(name):
+            continue
+        close = difflib.get_close_matches(name, contract.VARIABLES_BY_NAME, n=1, cutoff=0.8)
+        if close and not (component in contract.variable(close[0]).required_by and close[0] not in environ):
+            say(f"warning: {name} is not a variable of the runtime contract and is ignored: did you mean {close[0]}?")
 
+
+def create_admin(settings: Settings) -> None:
+    assert settings.admin_password is not None  # required for the admin steps (settings.py)
     say(
         ensure_admin_user(
             username=settings.admin_username, password=settings.admin_password, email=settings.admin_email
@@ -89,10 +101,15 @@ def run(settings: Settings, extra_args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     component, extra_args = parse_args(sys.argv[1:] if argv is None else argv)
+    warn_about_unknown_names(component, dict(os.environ))
     try:
         settings = prepare(component, dict(os.environ))
     except (ConfigurationError, DatabaseUnavailable) as error:
         say(f"error: {error}")
         return 2 if isinstance(error, ConfigurationError) else 1
     os.environ.update(settings.airflow_environment(dict(os.environ)))
-    return run(settings, extra_args)
+    try:
+        return run(settings, extra_args)
+    except (AdminUserError, DatabaseUnavailable) as error:
+        say(f"error: {error}")
+        return 1

@@ -4,13 +4,10 @@ Exit 0 when healthy, 1 when not, with one line on stdout saying why. Each check 
 5 seconds and imports nothing from Airflow (an Airflow import alone takes seconds), so they are
 cheap enough for ECS container health checks every 30 s.
 
-- api-server: its own health endpoint answers 200.
-- scheduler: its built-in health server (``[scheduler] enable_health_check``) answers 200; the
-  server itself checks the scheduler job's heartbeat.
-- dag-processor, triggerer: this host's job row in the metadata database has a recent heartbeat
-  (what ``airflow jobs check --local`` does, without its seconds of start-up).
-- worker: the heartbeat file that the worker's consumer touches from its event loop is fresh
-  (see worker_heartbeat: ``celery inspect ping`` cannot work on SQS).
+Which probe each component gets is in its catalogue entry (contract.py): an HTTP endpoint of its
+own, its job row's heartbeat in the metadata database (what ``airflow jobs check --local`` does,
+without its seconds of start-up), or the file a worker's Celery consumer touches from its event
+loop (``celery inspect ping`` cannot work on SQS; see worker_heartbeat).
 """
 
 from __future__ import annotations
@@ -23,23 +20,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from pathlib import Path
 
-from deploy_airflow_on_ecs_fargate.components import API_SERVER_PORT, SCHEDULER_HEALTH_PORT
-from deploy_airflow_on_ecs_fargate.settings import (
-    DEFAULT_WORKER_HEARTBEAT_FILE,
-    LONG_RUNNING_COMPONENTS,
-    ConfigurationError,
-    load_settings,
-)
+from deploy_airflow_on_ecs_fargate import contract
+from deploy_airflow_on_ecs_fargate.settings import ConfigurationError, load_settings, worker_heartbeat_path
 
 # A component is unhealthy when its last heartbeat is older than this (Airflow's own thresholds
 # for the scheduler, triggerer and dag-processor are 30 s by default).
 HEARTBEAT_THRESHOLD_SECONDS = 30.0
 HTTP_TIMEOUT_SECONDS = 3.0
 DB_TIMEOUT_SECONDS = 3
-
-JOB_TYPES = {"dag-processor": "DagProcessorJob", "triggerer": "TriggererJob"}
 
 
 class Unhealthy(Exception):
@@ -60,8 +49,13 @@ def check_http(url: str) -> str:
     return f"{url} answered 200"
 
 
-def this_hostname() -> str:
-    """The host name Airflow records in its job rows (its default hostname_callable)."""
+def this_hostname(environ: Mapping[str, str]) -> str:
+    """The host name Airflow records in its job rows: the listen address when the servers are
+    bound to one (settings.LISTEN_ADDRESS_HOSTNAME_CALLABLE), else Airflow's default
+    hostname_callable (the fully qualified name)."""
+    address = environ.get(contract.LISTEN_ADDRESS.name, "").strip()
+    if address and not contract.is_wildcard(address):
+        return address
     name = socket.gethostname()
     try:
         infos = socket.getaddrinfo(name, None, 0, socket.SOCK_DGRAM, 0, socket.AI_CANONNAME)
@@ -75,8 +69,10 @@ def check_job_heartbeat(component: str, environ: Mapping[str, str]) -> str:
 
     from deploy_airflow_on_ecs_fargate.database import libpq_url
 
-    job_type = JOB_TYPES[component]
-    hostname = this_hostname()
+    spec = contract.component(component).health
+    assert spec is not None
+    job_type = spec.job_type
+    hostname = this_hostname(environ)
     settings = load_settings(component, environ)
     try:
         with (
@@ -92,7 +88,7 @@ def check_job_heartbeat(component: str, environ: Mapping[str, str]) -> str:
                 "WHERE job_type = %s AND state = 'running' AND hostname = %s",
                 (job_type, hostname),
             )
-            (age,) = cursor.fetchone()
+            (age,) = cursor.fetchone() or (None,)
     except psycopg2.Error as error:
         raise Unhealthy(f"metadata database query failed: {str(error).strip().splitlines()[0]}") from None
     if age is None:
@@ -103,7 +99,7 @@ def check_job_heartbeat(component: str, environ: Mapping[str, str]) -> str:
 
 
 def check_worker_heartbeat(environ: Mapping[str, str]) -> str:
-    path = Path(environ.get("AIRFLOW_WORKER_HEARTBEAT_FILE") or DEFAULT_WORKER_HEARTBEAT_FILE)
+    path = worker_heartbeat_path(environ)
     try:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
@@ -113,18 +109,28 @@ def check_worker_heartbeat(environ: Mapping[str, str]) -> str:
     return f"worker heartbeat {age:.1f} s ago"
 
 
+def local_url(environ: Mapping[str, str], port: contract.Port, path: str) -> str:
+    """The URL of one of this host's servers, wherever AIRFLOW_LISTEN_ADDRESS put it."""
+    listen = environ.get(contract.LISTEN_ADDRESS.name, "").strip() or contract.ALL_INTERFACES
+    host = contract.local_address(listen)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port.resolve(environ)}{path}"
+
+
 def check(component: str, environ: Mapping[str, str]) -> str:
     """Return a one-line description of a healthy component, or raise Unhealthy."""
-    match component:
-        case "api-server":
-            return check_http(f"http://127.0.0.1:{API_SERVER_PORT}/api/v2/monitor/health")
-        case "scheduler":
-            return check_http(f"http://127.0.0.1:{SCHEDULER_HEALTH_PORT}/health")
-        case "dag-processor" | "triggerer":
+    spec = contract.component(component).health
+    if spec is None:
+        raise ValueError(f"{component} has no health check")
+    match spec.probe:
+        case "http":
+            assert spec.port is not None
+            return check_http(local_url(environ, spec.port, spec.path))
+        case "job-heartbeat":
             return check_job_heartbeat(component, environ)
-        case "worker":
+        case "worker-heartbeat":
             return check_worker_heartbeat(environ)
-    raise ValueError(component)
+    raise ValueError(f"{component}: unknown probe {spec.probe!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m deploy_airflow_on_ecs_fargate.health",
         description="Exit 0 if the component on this host is healthy, 1 if not.",
     )
-    parser.add_argument("component", choices=LONG_RUNNING_COMPONENTS)
+    parser.add_argument("component", choices=contract.LONG_RUNNING_NAMES)
     component = parser.parse_args(sys.argv[1:] if argv is None else argv).component
     try:
         print(f"healthy: {check(component, os.environ)}")

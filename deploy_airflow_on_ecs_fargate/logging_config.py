@@ -52,7 +52,7 @@ class MaskedBinaryStream(_WrappedStream, io.BufferedIOBase):
     def write(self, data) -> int:
         # surrogateescape round-trips any byte sequence, even a chunk ending mid-character.
         text = bytes(data).decode("utf-8", "surrogateescape")
-        self.wrapped.write(redact(text).encode("utf-8", "surrogateescape"))
+        self.wrapped.write(str(redact(text)).encode("utf-8", "surrogateescape"))
         return len(data)
 
 
@@ -69,12 +69,13 @@ class MaskedStream(_WrappedStream, io.TextIOBase):
         self.wrapped.write(redact(text))
         return len(text)
 
+    # Read-only views of the wrapped stream's own (typeshed declares them plain attributes).
     @property
-    def encoding(self):
+    def encoding(self):  # type: ignore[override]
         return self.wrapped.encoding
 
     @property
-    def errors(self):
+    def errors(self):  # type: ignore[override]
         return self.wrapped.errors
 
 

@@ -5,44 +5,31 @@ environment variables (docs/runtime-contract.md). This module validates them for
 and turns them into the ``AIRFLOW__*`` variables Airflow reads, so that a missing or malformed
 value stops the process at start with one line, instead of a traceback from deep inside Airflow.
 
-It deliberately imports nothing from Airflow: health checks and the entrypoint use it and must
-stay fast.
+The names, defaults and limits are the contract's (contract.py). It deliberately imports nothing
+from Airflow: health checks and the entrypoint use it and must stay fast.
 """
 
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-LONG_RUNNING_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker")
-ONE_SHOT_COMPONENTS = ("migrate", "create-admin", "init", "airflow")
-COMPONENTS = LONG_RUNNING_COMPONENTS + ONE_SHOT_COMPONENTS
-
-# Every long-running component loads the Celery executor, whose app reads the SQS settings
-# (celery_config) at import; only the scheduler and workers actually send or receive.
-BROKER_COMPONENTS = LONG_RUNNING_COMPONENTS
+from deploy_airflow_on_ecs_fargate import contract
+from deploy_airflow_on_ecs_fargate.contract import Variable
 
 MIN_SECRET_LENGTH = 32
 
-# Redelivery of an unacknowledged message happens after this many seconds (see
-# docs/decisions/0002-celery-on-sqs-polling-and-visibility.md). It must equal the queue's own
-# VisibilityTimeout attribute: with predefined queues kombu does not set it on the queue.
-DEFAULT_SQS_VISIBILITY_TIMEOUT = 6 * 60 * 60
-# SQS allows 0 s to 12 h.
-MAX_SQS_VISIBILITY_TIMEOUT = 12 * 60 * 60
-
-# Long polling: an idle worker makes one ReceiveMessage call per queue every 20 s (SQS's maximum
-# wait), about 130,000 requests a month, yet a message is handed over the moment it arrives.
-DEFAULT_SQS_WAIT_TIME_SECONDS = 20
-
-DEFAULT_WORKER_HEARTBEAT_FILE = "/tmp/airflow-worker-heartbeat"
-
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+# Airflow records this host name in its job rows and task instances; peers fetch running tasks'
+# logs from it. With the servers bound to one address, that address is the name (listen_address).
+LISTEN_ADDRESS_HOSTNAME_CALLABLE = "deploy_airflow_on_ecs_fargate.listen_address.advertised_hostname"
 
 # Defaults every component starts with. Any AIRFLOW__* variable the user sets wins, so the
 # standard Airflow way of changing a setting keeps working everywhere.
@@ -53,8 +40,6 @@ AIRFLOW_DEFAULTS: dict[str, str] = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CELERY__BROKER_URL": "sqs://",
     "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "deploy_airflow_on_ecs_fargate.celery_config.CELERY_CONFIG",
-    # SQS cannot carry Celery's broadcast (remote control) messages: only predefined queues exist.
-    "AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL": "False",
     "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "deploy_airflow_on_ecs_fargate.logging_config.LOGGING_CONFIG",
     # Component logs go to stdout, which is what ECS ships to CloudWatch.
     "AIRFLOW__LOGGING__DAG_PROCESSOR_LOG_TARGET": "stdout",
@@ -95,11 +80,11 @@ class Settings:
     api_secret_key: str
     execution_api_url: str | None
     broker: BrokerSettings | None
-    worker_heartbeat_file: str
     admin_username: str
     admin_password: str | None
     admin_email: str
-    db_wait_seconds: float
+    db_wait_seconds: int
+    listen_address: str
 
     def airflow_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The environment to start Airflow with: ``environ`` plus derived values and defaults."""
@@ -108,39 +93,51 @@ class Settings:
             "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
             "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
             "AIRFLOW__API__SECRET_KEY": self.api_secret_key,
+            # Where the api-server and the scheduler's health server listen; the log servers
+            # follow AIRFLOW_LISTEN_ADDRESS itself (listen_address.py).
+            "AIRFLOW__API__HOST": self.listen_address,
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": self.listen_address,
         }
+        if not contract.is_wildcard(self.listen_address):
+            derived["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = LISTEN_ADDRESS_HOSTNAME_CALLABLE
         if self.execution_api_url:
             derived["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = self.execution_api_url
         if self.broker:
-            derived["AWS_DEFAULT_REGION"] = self.broker.region
+            derived[contract.AWS_DEFAULT_REGION.name] = self.broker.region
             # Airflow's own default Celery config reads this too (and warns when it is missing);
             # celery_config uses the same value.
             derived["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"] = str(
                 self.broker.visibility_timeout
             )
-        defaults = {**AIRFLOW_DEFAULTS, **COMPONENT_DEFAULTS.get(self.component, {})}
+        # The contract's ports, whatever Airflow's own defaults become.
+        ports = {port.variable: str(port.number) for port in contract.PORTS}
+        defaults = {**AIRFLOW_DEFAULTS, **ports, **COMPONENT_DEFAULTS.get(self.component, {})}
         return {**defaults, **derived, **environ}
 
 
 def load_settings(component: str, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate the environment for ``component``; raise ConfigurationError on the first problem."""
     env = os.environ if environ is None else environ
-    if component not in COMPONENTS:
-        raise ConfigurationError(f"unknown component {component!r}: expected one of {', '.join(COMPONENTS)}")
-    needs_broker = component in BROKER_COMPONENTS
+    if component not in contract.COMPONENTS_BY_NAME:
+        raise ConfigurationError(
+            f"unknown component {component!r}: expected one of {', '.join(contract.COMPONENT_NAMES)}"
+        )
+    spec = contract.component(component)
+    for port in contract.PORTS:
+        _port(env, port)
     return Settings(
         component=component,
         database_url=_database_url(env),
         fernet_key=_fernet_key(env),
-        jwt_secret=_secret(env, "AIRFLOW__API_AUTH__JWT_SECRET"),
-        api_secret_key=_secret(env, "AIRFLOW__API__SECRET_KEY"),
-        execution_api_url=_execution_api_url(env, required=component == "worker"),
-        broker=load_broker_settings(env) if needs_broker else None,
-        worker_heartbeat_file=env.get("AIRFLOW_WORKER_HEARTBEAT_FILE") or DEFAULT_WORKER_HEARTBEAT_FILE,
-        admin_username=env.get("AIRFLOW_ADMIN_USERNAME") or "admin",
-        admin_password=_admin_password(env, required=component in ("create-admin", "init")),
-        admin_email=env.get("AIRFLOW_ADMIN_EMAIL") or "admin@example.com",
-        db_wait_seconds=_int(env, "AIRFLOW_DB_WAIT_SECONDS", 60, minimum=0, maximum=3600),
+        jwt_secret=_secret(env, contract.JWT_SECRET),
+        api_secret_key=_secret(env, contract.API_SECRET_KEY),
+        execution_api_url=_execution_api_url(env, required=component in contract.API_SERVER_URL.required_by),
+        broker=load_broker_settings(env) if spec.needs_broker else None,
+        admin_username=_text(env, contract.ADMIN_USERNAME),
+        admin_password=_admin_password(env, required=component in contract.ADMIN_PASSWORD.required_by),
+        admin_email=_text(env, contract.ADMIN_EMAIL),
+        db_wait_seconds=_int(env, contract.DB_WAIT_SECONDS),
+        listen_address=_text(env, contract.LISTEN_ADDRESS),
     )
 
 
@@ -150,17 +147,15 @@ def load_broker_settings(environ: Mapping[str, str] | None = None) -> BrokerSett
     return BrokerSettings(
         queues=_sqs_queues(env),
         region=_aws_region(env),
-        visibility_timeout=_int(
-            env,
-            "AIRFLOW_SQS_VISIBILITY_TIMEOUT",
-            DEFAULT_SQS_VISIBILITY_TIMEOUT,
-            minimum=1,
-            maximum=MAX_SQS_VISIBILITY_TIMEOUT,
-        ),
-        wait_time_seconds=_int(
-            env, "AIRFLOW_SQS_WAIT_TIME_SECONDS", DEFAULT_SQS_WAIT_TIME_SECONDS, minimum=1, maximum=20
-        ),
+        visibility_timeout=_int(env, contract.SQS_VISIBILITY_TIMEOUT),
+        wait_time_seconds=_int(env, contract.SQS_WAIT_TIME_SECONDS),
     )
+
+
+def worker_heartbeat_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The file the worker's consumer touches and its health check reads."""
+    env = os.environ if environ is None else environ
+    return Path(_text(env, contract.WORKER_HEARTBEAT_FILE))
 
 
 def fernet_key_from_seed(seed: str) -> str:
@@ -172,10 +167,18 @@ def fernet_key_from_seed(seed: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()).decode()
 
 
-def _required(env: Mapping[str, str], name: str, expected: str) -> str:
-    value = env.get(name, "").strip()
+def _text(env: Mapping[str, str], variable: Variable) -> str:
+    """The value, or the variable's default when unset or empty."""
+    return env.get(variable.name, "").strip() or (variable.default or "")
+
+
+def _required(env: Mapping[str, str], variable: Variable, expected: str) -> str:
+    value = env.get(variable.name, "").strip()
     if not value:
-        raise ConfigurationError(f"{name} is not set: expected {expected}")
+        unknown = [name for name in env if not contract.is_known(name)]
+        typo = difflib.get_close_matches(variable.name, unknown, n=1, cutoff=0.8)
+        hint = f" ({typo[0]} is: a typo?)" if typo else ""
+        raise ConfigurationError(f"{variable.name} is not set{hint}: expected {expected}")
     return value
 
 
@@ -185,14 +188,14 @@ def _database_url(env: Mapping[str, str]) -> str:
         if not explicit.startswith("postgresql"):
             raise ConfigurationError(
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN must be a postgresql:// URL "
-                "(or leave it unset and give AIRFLOW_DB_HOST, _PORT, _USER, _PASSWORD, _NAME)"
+                f"(or leave it unset and give {contract.DB_HOST.name}, _PORT, _USER, _PASSWORD, _NAME)"
             )
         return explicit
-    host = _required(env, "AIRFLOW_DB_HOST", "the metadata database host name")
-    port = _int(env, "AIRFLOW_DB_PORT", 5432, minimum=1, maximum=65535)
-    user = _required(env, "AIRFLOW_DB_USER", "the metadata database user name")
-    password = _required(env, "AIRFLOW_DB_PASSWORD", "the metadata database password")
-    name = _required(env, "AIRFLOW_DB_NAME", "the metadata database name")
+    host = _required(env, contract.DB_HOST, "the metadata database host name")
+    port = _int(env, contract.DB_PORT)
+    user = _required(env, contract.DB_USER, "the metadata database user name")
+    password = _required(env, contract.DB_PASSWORD, "the metadata database password")
+    name = _required(env, contract.DB_NAME, "the metadata database name")
     # Generated passwords contain characters that are special in URLs.
     return (
         f"postgresql+psycopg2://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(name, safe='')}"
@@ -209,24 +212,19 @@ def _fernet_key(env: Mapping[str, str]) -> str:
         if not valid:
             raise ConfigurationError(
                 "AIRFLOW__CORE__FERNET_KEY is not a Fernet key: expected url-safe base64 of 32 bytes "
-                "(or leave it unset and give AIRFLOW_FERNET_SEED)"
+                f"(or leave it unset and give {contract.FERNET_SEED.name})"
             )
         return explicit
-    seed = _required(env, "AIRFLOW_FERNET_SEED", f"a random string of at least {MIN_SECRET_LENGTH} characters")
-    if len(seed) < MIN_SECRET_LENGTH:
-        raise ConfigurationError(
-            f"AIRFLOW_FERNET_SEED is too short ({len(seed)} characters): expected at least {MIN_SECRET_LENGTH}"
-        )
-    return fernet_key_from_seed(seed)
+    return fernet_key_from_seed(_secret(env, contract.FERNET_SEED))
 
 
-def _secret(env: Mapping[str, str], name: str) -> str:
+def _secret(env: Mapping[str, str], variable: Variable) -> str:
     value = _required(
-        env, name, f"a random string of at least {MIN_SECRET_LENGTH} characters shared by every component"
+        env, variable, f"a random string of at least {MIN_SECRET_LENGTH} characters shared by every component"
     )
     if len(value) < MIN_SECRET_LENGTH:
         raise ConfigurationError(
-            f"{name} is too short ({len(value)} characters): expected at least {MIN_SECRET_LENGTH}"
+            f"{variable.name} is too short ({len(value)} characters): expected at least {MIN_SECRET_LENGTH}"
         )
     return value
 
@@ -242,20 +240,21 @@ def _execution_api_url(env: Mapping[str, str], *, required: bool) -> str | None:
     explicit = env.get("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "").strip()
     if explicit:
         return _http_url("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", explicit)
-    base = env.get("AIRFLOW_API_SERVER_URL", "").strip()
+    name = contract.API_SERVER_URL.name
+    base = env.get(name, "").strip()
     if not base:
         if required:
             raise ConfigurationError(
-                "AIRFLOW_API_SERVER_URL is not set: expected the api-server's URL as workers reach it, "
-                "e.g. http://api-server:8080"
+                f"{name} is not set: expected the api-server's URL as workers reach it, e.g. http://api-server:8080"
             )
         return None
-    return _http_url("AIRFLOW_API_SERVER_URL", base).rstrip("/") + "/execution/"
+    return _http_url(name, base).rstrip("/") + "/execution/"
 
 
 def _sqs_queues(env: Mapping[str, str]) -> dict[str, str]:
+    name = contract.SQS_QUEUES.name
     raw = _required(
-        env, "AIRFLOW_SQS_QUEUES", 'a JSON object of queue name to SQS URL, e.g. {"default": "https://sqs..."}'
+        env, contract.SQS_QUEUES, 'a JSON object of queue name to SQS URL, e.g. {"default": "https://sqs..."}'
     )
     try:
         queues = json.loads(raw)
@@ -263,39 +262,50 @@ def _sqs_queues(env: Mapping[str, str]) -> dict[str, str]:
         queues = None
     if not isinstance(queues, dict) or not all(isinstance(url, str) for url in queues.values()):
         raise ConfigurationError(
-            'AIRFLOW_SQS_QUEUES is not a JSON object of queue name to URL: expected e.g. {"default": "https://sqs..."}'
+            f'{name} is not a JSON object of queue name to URL: expected e.g. {{"default": "https://sqs..."}}'
         )
     if "default" not in queues:
         raise ConfigurationError(
-            "AIRFLOW_SQS_QUEUES has no 'default' queue: Airflow sends every task there unless an operator sets queue="
+            f"{name} has no 'default' queue: Airflow sends every task there unless an operator sets queue="
         )
-    for name, url in queues.items():
-        _http_url(f"AIRFLOW_SQS_QUEUES[{name!r}]", url)
+    for queue, url in queues.items():
+        _http_url(f"{name}[{queue!r}]", url)
     return queues
 
 
 def _aws_region(env: Mapping[str, str]) -> str:
-    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    region = (env.get(contract.AWS_REGION.name) or env.get(contract.AWS_DEFAULT_REGION.name) or "").strip()
     if not region:
-        raise ConfigurationError("AWS_REGION is not set: expected the region of the SQS queues, e.g. us-east-1")
+        raise ConfigurationError(
+            f"{contract.AWS_REGION.name} is not set: expected the region of the SQS queues, e.g. us-east-1"
+        )
     return region
 
 
 def _admin_password(env: Mapping[str, str], *, required: bool) -> str | None:
-    password = env.get("AIRFLOW_ADMIN_PASSWORD", "")
+    password = env.get(contract.ADMIN_PASSWORD.name, "")
     if required and not password:
-        raise ConfigurationError("AIRFLOW_ADMIN_PASSWORD is not set: expected the admin user's password")
+        raise ConfigurationError(f"{contract.ADMIN_PASSWORD.name} is not set: expected the admin user's password")
     return password or None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = env.get(name, "").strip()
+def _port(env: Mapping[str, str], port: contract.Port) -> None:
+    raw = env.get(port.variable, "").strip()
+    if raw and not (raw.isdigit() and 1 <= int(raw) <= 65535):
+        raise ConfigurationError(f"{port.variable} is not a TCP port: got {raw!r}, expected 1 to 65535")
+
+
+def _int(env: Mapping[str, str], variable: Variable) -> int:
+    assert variable.default is not None and variable.minimum is not None and variable.maximum is not None
+    raw = env.get(variable.name, "").strip()
     if not raw:
-        return default
+        return int(variable.default)
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} is not a whole number: got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigurationError(f"{name} is out of range: got {value}, expected {minimum} to {maximum}")
+        raise ConfigurationError(f"{variable.name} is not a whole number: got {raw!r}") from None
+    if not variable.minimum <= value <= variable.maximum:
+        raise ConfigurationError(
+            f"{variable.name} is out of range: got {value}, expected {variable.minimum} to {variable.maximum}"
+        )
     return value

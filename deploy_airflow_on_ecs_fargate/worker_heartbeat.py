@@ -9,18 +9,11 @@ threshold (``deploy_airflow_on_ecs_fargate.health``).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from celery import bootsteps, signals
 
-from deploy_airflow_on_ecs_fargate.settings import DEFAULT_WORKER_HEARTBEAT_FILE
+from deploy_airflow_on_ecs_fargate.settings import worker_heartbeat_path
 
 HEARTBEAT_INTERVAL_SECONDS = 5.0
-
-
-def heartbeat_path() -> Path:
-    return Path(os.environ.get("AIRFLOW_WORKER_HEARTBEAT_FILE") or DEFAULT_WORKER_HEARTBEAT_FILE)
 
 
 class HeartbeatStep(bootsteps.StartStopStep):
@@ -30,7 +23,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
 
     def __init__(self, parent, **kwargs):
         super().__init__(parent, **kwargs)
-        self.path = heartbeat_path()
+        self.path = worker_heartbeat_path()
         self.timer_entry = None
 
     def start(self, consumer):

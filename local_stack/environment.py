@@ -1,65 +1,97 @@
-"""The environment every local component gets: the runtime contract (docs/runtime-contract.md)
-filled with local values. Anything the user exported when running `make up` wins, so standard
-AIRFLOW__* variables reach every component."""
+"""The environment every local component gets: the runtime contract (contract.py) filled with
+local values. Anything the user exported when running `make up` wins, so standard AIRFLOW__*
+variables reach every component, ports included (`AIRFLOW__API__PORT=8081 make up`)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from collections.abc import Mapping
 
+from deploy_airflow_on_ecs_fargate import contract
 from local_stack import broker, postgres
 from local_stack.paths import REPO_ROOT, StackPaths
+from local_stack.settings import LocalSettings
 
-POSTGRES_PORT = 15432
-# ElasticMQ's port, as in the seed's docker-compose file.
-SQS_PORT = 9324
-API_URL = "http://127.0.0.1:8080"
+LOOPBACK = "127.0.0.1"
 DEFAULT_ADMIN = ("admin", "admin")
 # Locally a redelivery after a lost worker should not wait hours; tasks here are short.
 LOCAL_SQS_VISIBILITY_TIMEOUT = 600
 
-SECRET_NAMES = ("AIRFLOW_FERNET_SEED", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
+
+class ExposureError(ValueError):
+    """The stack would be reachable from the network with the documented password."""
 
 
 def stack_secrets(paths: StackPaths) -> dict[str, str]:
     """Random shared secrets, generated once and kept: a new Fernet key would make the
     connections and variables already stored unreadable."""
+    names = (contract.FERNET_SEED.name, contract.JWT_SECRET.name, contract.API_SECRET_KEY.name)
     if paths.secrets_file.exists():
         return json.loads(paths.secrets_file.read_text())
-    values = {name: secrets.token_urlsafe(48) for name in SECRET_NAMES}
+    values = {name: secrets.token_urlsafe(48) for name in names}
     paths.secrets_file.write_text(json.dumps(values, indent=2))
     paths.secrets_file.chmod(0o600)
     return values
 
 
-def component_environment(paths: StackPaths, user_environ: Mapping[str, str]) -> dict[str, str]:
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def api_url(environment: Mapping[str, str]) -> str:
+    """Where this machine reaches the stack's api-server (UI, REST API)."""
+    listen = environment.get(contract.LISTEN_ADDRESS.name) or LOOPBACK
+    return f"http://{contract.local_address(listen)}:{contract.API_SERVER_PORT.resolve(environment)}"
+
+
+def component_environment(
+    paths: StackPaths, settings: LocalSettings, user_environ: Mapping[str, str]
+) -> dict[str, str]:
     local = {
-        "AIRFLOW_HOME": str(paths.airflow_home),
+        contract.AIRFLOW_HOME.name: str(paths.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         # New DAG files show up within seconds instead of Airflow's 5 minutes.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-        "AIRFLOW_DB_HOST": "127.0.0.1",
-        "AIRFLOW_DB_PORT": str(POSTGRES_PORT),
-        "AIRFLOW_DB_USER": postgres.USER,
-        "AIRFLOW_DB_PASSWORD": postgres.PASSWORD,
-        "AIRFLOW_DB_NAME": postgres.DATABASE,
-        "AIRFLOW_API_SERVER_URL": API_URL,
-        "AIRFLOW_SQS_QUEUES": json.dumps({"default": broker.queue_url(SQS_PORT)}),
-        "AIRFLOW_SQS_VISIBILITY_TIMEOUT": str(LOCAL_SQS_VISIBILITY_TIMEOUT),
-        "AWS_REGION": broker.REGION,
-        "AWS_ACCESS_KEY_ID": broker.CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": broker.CREDENTIALS["aws_secret_access_key"],
-        "AIRFLOW_ADMIN_USERNAME": DEFAULT_ADMIN[0],
-        "AIRFLOW_ADMIN_PASSWORD": DEFAULT_ADMIN[1],
-        "AIRFLOW_WORKER_HEARTBEAT_FILE": str(paths.run / "worker-heartbeat"),
-        "PYTHONUNBUFFERED": "1",
+        # Nothing the stack starts is reachable from the network (AIRFLOW_LISTEN_ADDRESS to change).
+        contract.LISTEN_ADDRESS.name: LOOPBACK,
+        contract.DB_HOST.name: LOOPBACK,
+        contract.DB_PORT.name: str(settings.postgres_port),
+        contract.DB_USER.name: postgres.USER,
+        contract.DB_PASSWORD.name: postgres.PASSWORD,
+        contract.DB_NAME.name: postgres.DATABASE,
+        contract.SQS_QUEUES.name: json.dumps({"default": broker.queue_url(settings.sqs_port)}),
+        contract.SQS_VISIBILITY_TIMEOUT.name: str(LOCAL_SQS_VISIBILITY_TIMEOUT),
+        contract.AWS_REGION.name: broker.REGION,
+        contract.AWS_ACCESS_KEY_ID.name: broker.CREDENTIALS["aws_access_key_id"],
+        contract.AWS_SECRET_ACCESS_KEY.name: broker.CREDENTIALS["aws_secret_access_key"],
+        contract.ADMIN_USERNAME.name: DEFAULT_ADMIN[0],
+        contract.ADMIN_PASSWORD.name: DEFAULT_ADMIN[1],
+        contract.WORKER_HEARTBEAT_FILE.name: str(paths.run / "worker-heartbeat"),
+        contract.PYTHONUNBUFFERED.name: "1",
         **stack_secrets(paths),
     }
     environment = {**local, **user_environ}
+    environment.setdefault(contract.API_SERVER_URL.name, api_url(environment))
     # Never let a developer's real AWS settings send local tasks to a real queue.
-    environment["AWS_ENDPOINT_URL_SQS"] = broker.endpoint(SQS_PORT)
+    environment[contract.SQS_ENDPOINT.name] = broker.endpoint(settings.sqs_port)
     environment.pop("AWS_PROFILE", None)
     environment.pop("AWS_SESSION_TOKEN", None)
     return environment
+
+
+def check_exposure(environment: Mapping[str, str]) -> None:
+    """Refuse to open the UI to the network with the password the README prints."""
+    listen = environment.get(contract.LISTEN_ADDRESS.name, LOOPBACK)
+    if is_loopback(listen) or environment.get(contract.ADMIN_PASSWORD.name) != DEFAULT_ADMIN[1]:
+        return
+    raise ExposureError(
+        f"{contract.LISTEN_ADDRESS.name}={listen} makes the UI reachable from other machines, but the admin "
+        f"password is the default '{DEFAULT_ADMIN[1]}': choose one, e.g. "
+        f"`{contract.ADMIN_PASSWORD.name}='a long passphrase' {contract.LISTEN_ADDRESS.name}={listen} make up`"
+    )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +12,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class StackPaths:
     home: Path
-
-    @classmethod
-    def default(cls) -> StackPaths:
-        return cls(Path(os.environ.get("LOCAL_STACK_HOME") or REPO_ROOT / ".local").resolve())
 
     @property
     def pgdata(self) -> Path:
@@ -45,6 +40,10 @@ class StackPaths:
     @property
     def environment_file(self) -> Path:
         return self.run / "environment.json"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.run / "settings.json"
 
     @property
     def sqs_backlog_file(self) -> Path:

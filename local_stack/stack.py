@@ -13,44 +13,28 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
 
-from deploy_airflow_on_ecs_fargate import health
-from deploy_airflow_on_ecs_fargate.components import (
-    API_SERVER_PORT,
-    SCHEDULER_HEALTH_PORT,
-    TRIGGERER_LOG_SERVER_PORT,
-    WORKER_LOG_SERVER_PORT,
-)
+from deploy_airflow_on_ecs_fargate import contract, health
+from deploy_airflow_on_ecs_fargate.contract import Component
 from deploy_airflow_on_ecs_fargate.settings import ConfigurationError
 from local_stack import broker, postgres, stamps
-from local_stack.environment import API_URL, POSTGRES_PORT, SQS_PORT, component_environment
+from local_stack.environment import ExposureError, api_url, check_exposure, component_environment
 from local_stack.paths import REPO_ROOT, StackPaths
 from local_stack.preflight import PreflightError, ensure_port_free
 from local_stack.processes import running_pid, start_detached, stop_group
+from local_stack.settings import LocalSettings, LocalSettingsError
 
 HEALTHY_TIMEOUT_SECONDS = 180
 MIGRATE_TIMEOUT_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class Component:
-    name: str
-    port: int | None
-    # How long `make down` lets it finish after SIGTERM before killing it.
-    stop_timeout: float
-
-
-COMPONENTS = (
-    Component("api-server", API_SERVER_PORT, 30),
-    Component("scheduler", SCHEDULER_HEALTH_PORT, 60),
-    Component("dag-processor", None, 30),
-    Component("triggerer", TRIGGERER_LOG_SERVER_PORT, 60),
-    # Warm shutdown: running tasks finish first (LOCAL_STACK_WORKER_STOP_TIMEOUT to change).
-    Component("worker", WORKER_LOG_SERVER_PORT, float(os.environ.get("LOCAL_STACK_WORKER_STOP_TIMEOUT", 600))),
-)
-STOP_ORDER = ("scheduler", "triggerer", "dag-processor", "worker", "api-server")
+ADMIN_TIMEOUT_SECONDS = 180
+COMPONENTS = contract.LONG_RUNNING
+# Down: first what creates work (the scheduler), last the api-server, whose execution API the
+# workers need while they finish their tasks.
+STOP_ORDER = sorted(COMPONENTS, key=lambda c: {"scheduler": 0, "api-server": 2}.get(c.name, 1))
 BROKER = "sqs"
+NAME_WIDTH = max(len(c.name) for c in COMPONENTS)
 
 
 class StackError(Exception):
@@ -61,22 +45,35 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+def line(name: str, text: str) -> str:
+    return f"  {name:<{NAME_WIDTH}} {text}"
+
+
 def entrypoint(component: str) -> list[str]:
-    return [sys.executable, "-m", "deploy_airflow_on_ecs_fargate", component]
+    return [sys.executable, "-m", contract.PACKAGE, component]
 
 
-def up(paths: StackPaths) -> None:
+def stop_timeout(component: Component, settings: LocalSettings) -> float:
+    return settings.worker_stop_timeout if component.name == "worker" else component.stop_timeout_seconds
+
+
+def up(paths: StackPaths, settings: LocalSettings) -> None:
     started = time.monotonic()
     paths.create()
-    environment = component_environment(paths, os.environ)
+    environment = component_environment(paths, settings, os.environ)
+    try:
+        check_exposure(environment)
+    except ExposureError as error:
+        raise StackError(str(error)) from None
     to_start = [c for c in COMPONENTS if running_pid(paths.pid_file(c.name)) is None]
     broker_running = running_pid(paths.pid_file(BROKER)) is not None
-    _preflight(paths, to_start, broker_running)
+    _preflight(paths, settings, environment, to_start, broker_running)
 
-    _start_postgres(paths)
-    queue_url = _start_broker(paths, environment, broker_running)
+    _start_postgres(paths, settings)
+    queue_url = _start_broker(paths, settings, environment, broker_running)
     paths.environment_file.write_text(json.dumps(environment))
     paths.environment_file.chmod(0o600)
+    paths.settings_file.write_text(json.dumps({"postgres_port": settings.postgres_port, "sqs_port": settings.sqs_port}))
 
     if to_start:
         _migrate(paths, environment)
@@ -94,76 +91,95 @@ def up(paths: StackPaths) -> None:
     else:
         say("  every component was already running")
 
-    _restore_backlog(paths, queue_url)
-    user, password = environment["AIRFLOW_ADMIN_USERNAME"], environment["AIRFLOW_ADMIN_PASSWORD"]
-    say(f"Airflow is up in {time.monotonic() - started:.1f} s: {API_URL}  (login {user} / {password})")
+    _restore_backlog(paths, settings, queue_url)
+    user = environment[contract.ADMIN_USERNAME.name]
+    password = environment[contract.ADMIN_PASSWORD.name]
+    say(f"Airflow is up in {time.monotonic() - started:.1f} s: {api_url(environment)}  (login {user} / {password})")
 
 
-def _preflight(paths: StackPaths, to_start: list[Component], broker_running: bool) -> None:
+def _preflight(
+    paths: StackPaths,
+    settings: LocalSettings,
+    environment: dict[str, str],
+    to_start: list[Component],
+    broker_running: bool,
+) -> None:
     if not postgres.is_running(paths.pgdata):
-        ensure_port_free(POSTGRES_PORT, "the local PostgreSQL")
+        ensure_port_free(settings.postgres_port, "the local PostgreSQL (LOCAL_STACK_POSTGRES_PORT)")
     if not broker_running:
-        ensure_port_free(SQS_PORT, "the local SQS emulator")
+        ensure_port_free(settings.sqs_port, "the local SQS emulator (LOCAL_STACK_SQS_PORT)")
+    address = environment[contract.LISTEN_ADDRESS.name]
     for component in to_start:
-        if component.port:
-            ensure_port_free(component.port, f"the {component.name}")
+        for port in component.ports:
+            ensure_port_free(port.resolve(environment), f"the {component.name} ({port.variable})", address)
 
 
-def _start_postgres(paths: StackPaths) -> None:
+def _start_postgres(paths: StackPaths, settings: LocalSettings) -> None:
     begun = time.monotonic()
     try:
-        fresh = postgres.start(paths.pgdata, port=POSTGRES_PORT, log_file=paths.postgres_log)
+        fresh = postgres.start(paths.pgdata, port=settings.postgres_port, log_file=paths.postgres_log)
     except postgres.PostgresError as error:
         raise StackError(str(error)) from None
     state = "started" if fresh else "already running"
-    say(f"  postgres    {state} on 127.0.0.1:{POSTGRES_PORT} ({time.monotonic() - begun:.1f} s)")
+    say(line("postgres", f"{state} on 127.0.0.1:{settings.postgres_port} ({time.monotonic() - begun:.1f} s)"))
 
 
-def _start_broker(paths: StackPaths, environment: dict[str, str], running: bool) -> str:
+def _start_broker(paths: StackPaths, settings: LocalSettings, environment: dict[str, str], running: bool) -> str:
     begun = time.monotonic()
     if not running:
         start_detached(
-            broker.server_command(sys.executable, SQS_PORT),
+            broker.server_command(sys.executable, settings.sqs_port),
             log_file=paths.log_file(BROKER),
             pid_file=paths.pid_file(BROKER),
             env=environment,
             cwd=paths.home,
         )
     try:
-        broker.wait_until_serving(SQS_PORT)
+        broker.wait_until_serving(settings.sqs_port)
     except TimeoutError as error:
         raise StackError(f"{error}: see {paths.log_file(BROKER)}") from None
-    queue_url = broker.ensure_queue(SQS_PORT, visibility_timeout=int(environment["AIRFLOW_SQS_VISIBILITY_TIMEOUT"]))
+    visibility = int(environment[contract.SQS_VISIBILITY_TIMEOUT.name])
+    queue_url = broker.ensure_queue(settings.sqs_port, visibility_timeout=visibility)
     state = "started" if not running else "already running"
-    say(f"  sqs         {state} on {broker.endpoint(SQS_PORT)} ({time.monotonic() - begun:.1f} s)")
+    say(line(BROKER, f"{state} on {broker.endpoint(settings.sqs_port)} ({time.monotonic() - begun:.1f} s)"))
     return queue_url
 
 
-def _restore_backlog(paths: StackPaths, queue_url: str) -> None:
-    restored = broker.restore_backlog(SQS_PORT, queue_url, paths.sqs_backlog_file)
+def _restore_backlog(paths: StackPaths, settings: LocalSettings, queue_url: str) -> None:
+    restored = broker.restore_backlog(settings.sqs_port, queue_url, paths.sqs_backlog_file)
     if restored:
-        say(f"  sqs         {restored} queued task message(s) from the last `make down` sent again")
+        say(line(BROKER, f"{restored} queued task message(s) from the last `make down` sent again"))
 
 
 def _migrate(paths: StackPaths, environment: dict[str, str]) -> None:
     begun = time.monotonic()
     stamp = paths.stamp_file("migrate")
     if stamps.is_current(stamp, stamps.schema_record(environment)):
-        say("  migrate     schema up to date (same Airflow, same revision as the last migrate)")
+        say(line("migrate", "schema up to date (same Airflow, same revision as the last migrate)"))
         return
-    with open(paths.log_file("migrate"), "ab") as log:
-        result = subprocess.run(
-            entrypoint("migrate"),
-            env=environment,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            timeout=MIGRATE_TIMEOUT_SECONDS,
-        )
+    try:
+        with open(paths.log_file("migrate"), "ab") as log:
+            result = subprocess.run(
+                entrypoint("migrate"),
+                env=environment,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=MIGRATE_TIMEOUT_SECONDS,
+            )
+    except subprocess.TimeoutExpired:
+        raise StackError(
+            f"migrate did not finish within {MIGRATE_TIMEOUT_SECONDS} s: see {paths.log_file('migrate')}"
+        ) from None
     if result.returncode != 0:
-        raise StackError(f"migrate failed (exit {result.returncode}): see {paths.log_file('migrate')}")
+        raise StackError(f"migrate failed (exit {result.returncode}): {_last_line(paths.log_file('migrate'))}")
     stamps.write(stamp, stamps.schema_record(environment))
-    say(f"  migrate     done ({time.monotonic() - begun:.1f} s)")
+    say(line("migrate", f"done ({time.monotonic() - begun:.1f} s)"))
+
+
+def _last_line(log_file: Path) -> str:
+    lines = log_file.read_text(errors="replace").strip().splitlines() if log_file.exists() else []
+    return f"{lines[-1] if lines else 'no output'} (full log: {log_file})"
 
 
 def _start_admin_step(paths: StackPaths, environment: dict[str, str]) -> subprocess.Popen | None:
@@ -181,15 +197,20 @@ def _start_admin_step(paths: StackPaths, environment: dict[str, str]) -> subproc
 
 
 def _finish_admin_step(paths: StackPaths, environment: dict[str, str], admin: subprocess.Popen | None) -> None:
-    user = environment["AIRFLOW_ADMIN_USERNAME"]
+    user = environment[contract.ADMIN_USERNAME.name]
     if admin is None:
-        say(f"  admin user  {user} unchanged")
+        say(line("admin user", f"{user} unchanged"))
         return
-    output, _ = admin.communicate(timeout=180)
+    try:
+        output, _ = admin.communicate(timeout=ADMIN_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        admin.kill()
+        raise StackError(f"creating the admin user did not finish within {ADMIN_TIMEOUT_SECONDS} s") from None
     if admin.returncode != 0:
-        raise StackError(f"creating the admin user failed: {output.strip().splitlines()[-1:]}")
+        lines = output.strip().splitlines()
+        raise StackError(f"creating the admin user failed: {lines[-1] if lines else f'exit {admin.returncode}'}")
     stamps.write(paths.stamp_file("admin"), stamps.admin_record(environment))
-    say(f"  admin user  {user} ready")
+    say(line("admin user", f"{user} ready"))
 
 
 def _wait_healthy(paths: StackPaths, environment: dict[str, str], components: list[Component], started: float) -> None:
@@ -198,16 +219,13 @@ def _wait_healthy(paths: StackPaths, environment: dict[str, str], components: li
     while waiting:
         for name in sorted(waiting):
             if running_pid(paths.pid_file(name)) is None:
-                tail = paths.log_file(name).read_text(errors="replace").strip().splitlines()[-1:]
-                raise StackError(
-                    f"{name} exited during start: {tail[0] if tail else 'no output'} (full log: {paths.log_file(name)})"
-                )
+                raise StackError(f"{name} exited during start: {_last_line(paths.log_file(name))}")
             try:
                 health.check(name, environment)
             except (health.Unhealthy, ConfigurationError):
                 continue
             waiting.discard(name)
-            say(f"  {name:<11} healthy ({time.monotonic() - started:.1f} s)")
+            say(line(name, f"healthy ({time.monotonic() - started:.1f} s)"))
         if time.monotonic() > deadline:
             raise StackError(
                 f"not healthy after {HEALTHY_TIMEOUT_SECONDS} s: {', '.join(sorted(waiting))} (logs in {paths.logs})"
@@ -216,26 +234,26 @@ def _wait_healthy(paths: StackPaths, environment: dict[str, str], components: li
             time.sleep(0.5)
 
 
-def down(paths: StackPaths) -> None:
-    components = {c.name: c for c in COMPONENTS}
-    for name in STOP_ORDER:
+def down(paths: StackPaths, settings: LocalSettings) -> None:
+    for component in STOP_ORDER:
+        name = component.name
         pid_file = paths.pid_file(name)
         if running_pid(pid_file) is not None:
-            say(f"  {name:<11} stopping")
+            say(line(name, "stopping"))
         outcome = stop_group(
             pid_file,
-            timeout=components[name].stop_timeout,
-            on_wait=lambda n=name: say(f"  {n:<11} still stopping (a worker finishes its running tasks first)"),
+            timeout=stop_timeout(component, settings),
+            on_wait=lambda n=name: say(line(n, "still stopping (a worker finishes its running tasks first)")),
         )
         if outcome != "not running":
-            say(f"  {name:<11} {outcome}")
+            say(line(name, outcome))
     if running_pid(paths.pid_file(BROKER)) is not None:
-        saved = broker.save_backlog(SQS_PORT, broker.queue_url(SQS_PORT), paths.sqs_backlog_file)
+        saved = broker.save_backlog(settings.sqs_port, broker.queue_url(settings.sqs_port), paths.sqs_backlog_file)
         if saved:
-            say(f"  sqs         {saved} queued task message(s) kept for the next `make up`")
-        say(f"  sqs         {stop_group(paths.pid_file(BROKER), timeout=10)}")
+            say(line(BROKER, f"{saved} queued task message(s) kept for the next `make up`"))
+        say(line(BROKER, stop_group(paths.pid_file(BROKER), timeout=10)))
     if postgres.stop(paths.pgdata):
-        say("  postgres    stopped")
+        say(line("postgres", "stopped"))
     say("Local stack is down.")
 
 
@@ -245,31 +263,40 @@ def status(paths: StackPaths) -> bool:
     all_healthy = True
     database = postgres.is_running(paths.pgdata)
     all_healthy &= database
-    say(f"  {'postgres':<13} {'running' if database else 'stopped'}")
+    say(line("postgres", "running" if database else "stopped"))
     pid = running_pid(paths.pid_file(BROKER))
     all_healthy &= pid is not None
-    say(f"  {'sqs':<13} {f'running (pid {pid})' if pid else 'stopped'}")
+    say(line(BROKER, f"running (pid {pid})" if pid else "stopped"))
     for component in COMPONENTS:
         pid = running_pid(paths.pid_file(component.name))
         if pid is None:
-            line, healthy = "stopped", False
+            text, healthy = "stopped", False
         else:
             try:
-                line, healthy = f"healthy: {health.check(component.name, environment)}", True
+                text, healthy = f"healthy: {health.check(component.name, environment)}", True
             except (health.Unhealthy, ConfigurationError) as problem:
-                line, healthy = f"unhealthy: {problem}", False
-            line = f"pid {pid}, {line}"
+                text, healthy = f"unhealthy: {problem}", False
+            text = f"pid {pid}, {text}"
         all_healthy &= healthy
-        say(f"  {component.name:<13} {line}")
+        say(line(component.name, text))
     return all_healthy
 
 
 def logs(paths: StackPaths, component: str | None) -> None:
-    names = [component] if component else [c.name for c in COMPONENTS] + [BROKER, "migrate"]
+    names = [component] if component else [*(c.name for c in COMPONENTS), BROKER, "migrate"]
     files = [str(paths.log_file(name)) for name in names if paths.log_file(name).exists()]
     if not files:
         raise StackError(f"no logs yet in {paths.logs}: run `make up` first")
     os.execvp("tail", ["tail", "-n", "20", "-F", *files])
+
+
+def saved_settings(paths: StackPaths, current: LocalSettings) -> LocalSettings:
+    """The ports the running stack was started with (`make down` must reach the same SQS)."""
+    try:
+        saved = json.loads(paths.settings_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return current
+    return replace(current, postgres_port=saved["postgres_port"], sqs_port=saved["sqs_port"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,22 +308,27 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop everything (running tasks finish first)")
     sub.add_parser("status", help="show each part and its health")
     logs_parser = sub.add_parser("logs", help="follow the logs")
-    logs_parser.add_argument("component", nargs="?", choices=[c.name for c in COMPONENTS] + [BROKER, "migrate"])
+    logs_parser.add_argument("component", nargs="?", choices=[*(c.name for c in COMPONENTS), BROKER, "migrate"])
     args = parser.parse_args(argv)
-    paths = StackPaths.default()
     try:
+        settings = LocalSettings.from_environment()
+        paths = StackPaths(settings.home)
         if args.command == "up":
-            up(paths)
+            up(paths, saved_settings(paths, settings) if _running(paths) else settings)
         elif args.command == "down":
-            down(paths)
+            down(paths, saved_settings(paths, settings))
         elif args.command == "status":
             return 0 if status(paths) else 1
         else:
             logs(paths, args.component)
-    except (StackError, PreflightError) as error:
+    except (StackError, PreflightError, LocalSettingsError) as error:
         print(f"local stack: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("local stack: interrupted; `make status` shows what runs, `make down` stops it", file=sys.stderr)
         return 130
     return 0
+
+
+def _running(paths: StackPaths) -> bool:
+    return postgres.is_running(paths.pgdata) or running_pid(paths.pid_file(BROKER)) is not None

@@ -32,7 +32,10 @@ deploy: install $(CDK) ## deploy Airflow with an image already pushed (IMAGE_TAG
 	@test -n "$(IMAGE_TAG)" || { echo "error: IMAGE_TAG is not set: expected the tag of an image in the registry, e.g. IMAGE_TAG=$$(git rev-parse --short HEAD)"; exit 2; }
 	@cd $(INFRA) && $(INFRA_ENV) ../$(CDK) deploy --no-notices --all --parameters "ImageTag=$(IMAGE_TAG)"
 
+destroy: install $(CDK) ## delete the deployment's stacks, asking first (needs AWS credentials; see infrastructure/README.md)
+	@cd $(INFRA) && $(INFRA_ENV) ../$(CDK) destroy --no-notices --all
+
 diff: install $(CDK) ## show what a deploy would change (needs AWS credentials)
 	@cd $(INFRA) && $(INFRA_ENV) ../$(CDK) diff --no-notices --all
 
-.PHONY: synth test-infra lint-templates cdk-cli deploy-registry deploy diff
+.PHONY: synth test-infra lint-templates cdk-cli deploy-registry deploy destroy diff

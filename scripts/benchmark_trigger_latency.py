@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -26,9 +27,10 @@ import psutil
 
 from local_stack import postgres
 from local_stack.airflow_api import AirflowApi
-from local_stack.environment import API_URL, DEFAULT_ADMIN
+from local_stack.environment import api_url
 from local_stack.paths import StackPaths
 from local_stack.processes import group_members, running_pid
+from local_stack.settings import LocalSettings
 from local_stack.stack import BROKER, COMPONENTS
 
 
@@ -111,25 +113,26 @@ def main() -> int:
         help="instead: measure the CPU the idle stack uses over SECONDS, trigger nothing",
     )
     args = parser.parse_args()
+    paths = StackPaths(LocalSettings.from_environment().home)
     if args.idle:
-        return measure_idle(StackPaths.default(), args.idle)
-    user, password = (
-        os.environ.get("AIRFLOW_ADMIN_USERNAME", DEFAULT_ADMIN[0]),
-        os.environ.get("AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN[1]),
-    )
+        return measure_idle(paths, args.idle)
+    # The running stack's own environment: its port and login, whatever `make up` was given.
+    try:
+        environment = json.loads(paths.environment_file.read_text())
+    except FileNotFoundError:
+        print("benchmark: the local stack is not running: run `make up` first", file=sys.stderr)
+        return 1
+    url = api_url(environment)
     where = machine()
     try:
-        api = AirflowApi.login(API_URL, user, password)
+        api = AirflowApi.login(url, environment["AIRFLOW_ADMIN_USERNAME"], environment["AIRFLOW_ADMIN_PASSWORD"])
     except OSError as error:
-        print(
-            f"benchmark: the local stack does not answer at {API_URL} ({error}): run `make up` first", file=sys.stderr
-        )
+        print(f"benchmark: the local stack does not answer at {url} ({error}): run `make up` first", file=sys.stderr)
         return 1
     for dag_id in ("example_one_task", "example_dynamic_task_mapping"):
         api.wait_for_dag(dag_id)
         timed_run(api, dag_id, {"count": 2} if "mapping" in dag_id else None)  # warm-up, not counted
 
-    paths = StackPaths.default()
     cpu_before, wall_before = cpu_by_part(paths), time.monotonic()
     one_task = [timed_run(api, "example_one_task") for _ in range(args.runs)]
     mapped = [
@@ -147,10 +150,11 @@ def main() -> int:
             f"| {max(values):.2f} s |"
         )
     tasks = args.runs + args.mapped_runs * (args.mapped_count + 2)
-    busy = sum(cpu.values()) / (wall * os.cpu_count())
+    cores = os.cpu_count() or 1
+    busy = sum(cpu.values()) / (wall * cores)
     print(
         f"\nCPU-seconds during the measured runs ({tasks} tasks, {wall:.1f} s wall, "
-        f"{os.cpu_count()} cores, {100 * busy:.0f} % busy):"
+        f"{cores} cores, {100 * busy:.0f} % busy):"
     )
     for name, used in sorted(cpu.items(), key=lambda item: -item[1]):
         print(f"  {name:14s} {used:6.1f}  ({used / tasks:.3f} per task)")

@@ -1,20 +1,22 @@
 """Create the Celery queue on the SQS emulator of docker-compose.yml (one-shot, idempotent).
 
-Runs in the emulator's own image (moto ships boto3), before any Airflow component starts.
-Production queues are created by the CDK app; this only mirrors them for local containers.
+Runs in the dev image (boto3 and the runtime package), before any Airflow component starts, and
+reads the queues and their visibility timeout through the runtime's own settings, so the queue
+matches what the components will expect. Production queues are created by the CDK app.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import boto3
 
+from deploy_airflow_on_ecs_fargate.settings import ConfigurationError, load_broker_settings
 
-def create_queues(queues: dict[str, str], visibility_timeout: int, region: str | None = None) -> list[str]:
+
+def create_queues(queues: Mapping[str, str], visibility_timeout: int, region: str | None = None) -> list[str]:
     """Create every queue named in AIRFLOW_SQS_QUEUES (Celery name -> queue URL) and return the URLs.
 
     The queue's own VisibilityTimeout attribute is what counts for Celery on SQS with predefined
@@ -30,7 +32,7 @@ def create_queues(queues: dict[str, str], visibility_timeout: int, region: str |
         )
         # The components reach the queue through the URL they were given: it must be this queue.
         if urlsplit(response["QueueUrl"]).path != urlsplit(url).path:
-            raise SystemExit(
+            raise ConfigurationError(
                 f"AIRFLOW_SQS_QUEUES names {url}, but the emulator created {response['QueueUrl']}:"
                 " fix the account id or queue name in docker-compose.yml"
             )
@@ -39,12 +41,14 @@ def create_queues(queues: dict[str, str], visibility_timeout: int, region: str |
 
 
 def main() -> int:
-    queues = json.loads(os.environ["AIRFLOW_SQS_QUEUES"])
-    visibility_timeout = int(os.environ.get("AIRFLOW_SQS_VISIBILITY_TIMEOUT", "21600"))
-    # The runtime contract names AWS_REGION (Fargate sets it); boto3 itself reads only AWS_DEFAULT_REGION.
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    for url in create_queues(queues, visibility_timeout, region):
-        print(f"queue ready: {url} (VisibilityTimeout {visibility_timeout} s)")
+    try:
+        broker = load_broker_settings()
+        urls = create_queues(broker.queues, broker.visibility_timeout, broker.region)
+    except ConfigurationError as error:
+        print(f"create_sqs_queue: error: {error}", file=sys.stderr)
+        return 2
+    for url in urls:
+        print(f"queue ready: {url} (VisibilityTimeout {broker.visibility_timeout} s)")
     return 0
 
 

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from airflow_ecs.airflow_task import AirflowRuntime, AirflowTaskDefinition
 from airflow_ecs.settings import ComponentSize
+from deploy_airflow_on_ecs_fargate.contract import Component
 
 ON_DEMAND = [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
 
@@ -26,43 +27,42 @@ class AirflowService(Construct):
         id: str,
         *,
         runtime: AirflowRuntime,
-        component: str,
+        component: Component,
         size: ComponentSize,
         cluster: ecs.ICluster,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         assign_public_ip: bool,
-        port_mappings: Sequence[int] = (),
         extra_environment: Mapping[str, str] | None = None,
         capacity_provider_strategies: Sequence[ecs.CapacityProviderStrategy] = ON_DEMAND,
-        stop_timeout: Duration | None = None,
         cloud_map_options: ecs.CloudMapOptions | None = None,
         health_check_grace_period: Duration | None = None,
     ) -> None:
         super().__init__(scope, id)
         settings = runtime.settings
         self.component = component
+        # The catalogue's command, health check, ports and stop timeout (contract.py).
         self.task = AirflowTaskDefinition(
             self,
             "Task",
             runtime=runtime,
-            container_name=component,
-            command=[component],
+            container_name=component.name,
+            command=[component.name],
             size=size,
-            health_component=component,
-            port_mappings=port_mappings,
+            health_component=component.name,
+            port_mappings=[port.number for port in component.ports],
             extra_environment=extra_environment,
-            stop_timeout=stop_timeout,
+            stop_timeout=Duration.seconds(component.stop_timeout_seconds),
         )
         # No inbound rule unless the stack adds one: in public egress mode this group is
         # what keeps a task with a public IP unreachable from the internet.
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, description=f"{settings.name} {component}", allow_all_outbound=True
+            self, "SecurityGroup", vpc=vpc, description=f"{settings.name} {component.name}", allow_all_outbound=True
         )
         self.service = ecs.FargateService(
             self,
             "Service",
-            service_name=f"{settings.name}-{component}",
+            service_name=f"{settings.name}-{component.name}",
             cluster=cluster,
             task_definition=self.task.task_definition,
             desired_count=size.count,

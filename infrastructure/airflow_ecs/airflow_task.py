@@ -1,9 +1,9 @@
 """One Airflow container in its own Fargate task definition, started as docs/runtime-contract.md says.
 
-Every component runs `python -m deploy_airflow_on_ecs_fargate <component>` (the entry point is set
-here, so whatever ENTRYPOINT the image has does not matter and a one-off task overrides only the
-arguments), logs to its own log group, and the long-running ones are health-checked with
-`python -m deploy_airflow_on_ecs_fargate.health <component>`.
+Every component runs the contract's entrypoint, `python -m deploy_airflow_on_ecs_fargate <component>`
+(the entry point is set here, so whatever ENTRYPOINT the image has does not matter and a one-off task
+overrides only the arguments), logs to its own log group, and the long-running ones are
+health-checked with the contract's command, `python -m deploy_airflow_on_ecs_fargate.health <component>`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from airflow_ecs.common import retention
-from airflow_ecs.settings import ComponentSize, DeploymentSettings
-
-ENTRY_POINT = ["python", "-m", "deploy_airflow_on_ecs_fargate"]
-HEALTH_MODULE = "deploy_airflow_on_ecs_fargate.health"
+from airflow_ecs.settings import DeploymentSettings, TaskSize
+from deploy_airflow_on_ecs_fargate import contract
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +40,7 @@ class AirflowTaskDefinition(Construct):
         runtime: AirflowRuntime,
         container_name: str,
         command: Sequence[str],
-        size: ComponentSize,
+        size: TaskSize,
         health_component: str | None,
         port_mappings: Sequence[int] = (),
         extra_environment: Mapping[str, str] | None = None,
@@ -71,19 +69,19 @@ class AirflowTaskDefinition(Construct):
         )
         health_check = None
         if health_component is not None:
-            # interval > timeout (the seed's gotcha); start period covers a cold Fargate start.
+            # The contract's timings: interval > timeout (the seed's gotcha), start period > a cold start.
             health_check = ecs.HealthCheck(
-                command=["CMD", "python", "-m", HEALTH_MODULE, health_component],
-                interval=Duration.seconds(30),
-                timeout=Duration.seconds(10),
-                retries=3,
-                start_period=Duration.seconds(120),
+                command=["CMD", *contract.HEALTH_COMMAND, health_component],
+                interval=Duration.seconds(contract.HEALTH_INTERVAL_SECONDS),
+                timeout=Duration.seconds(contract.HEALTH_TIMEOUT_SECONDS),
+                retries=contract.HEALTH_RETRIES,
+                start_period=Duration.seconds(contract.HEALTH_START_PERIOD_SECONDS),
             )
         self.container = self.task_definition.add_container(
             "Airflow",
             container_name=container_name,
             image=runtime.image,
-            entry_point=ENTRY_POINT,
+            entry_point=list(contract.ENTRYPOINT),
             command=list(command),
             essential=True,
             # Container-level memory too: required by some ECS API emulators, harmless on AWS.

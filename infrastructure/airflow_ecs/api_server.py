@@ -19,14 +19,14 @@ from airflow_ecs.airflow_task import AirflowRuntime
 from airflow_ecs.common import private_log_bucket
 from airflow_ecs.network import Network
 from airflow_ecs.settings import DeploymentSettings
+from deploy_airflow_on_ecs_fargate import contract
 
-API_PORT = 8080
-HEALTH_PATH = "/api/v2/monitor/health"
+API_PORT = contract.API_SERVER_PORT.number
 DISCOVERY_NAME = "api-server"
 
 
 def internal_url(namespace_name: str) -> str:
-    """AIRFLOW_API_SERVER_URL: how other tasks reach the api-server."""
+    """The contract's AIRFLOW_API_SERVER_URL: how other tasks reach the api-server."""
     return f"http://{DISCOVERY_NAME}.{namespace_name}:{API_PORT}"
 
 
@@ -35,7 +35,8 @@ class PublicEndpoint(Construct):
 
     def __init__(self, scope: Construct, id: str, *, network: Network, settings: DeploymentSettings) -> None:
         super().__init__(scope, id)
-        https = settings.certificate_arn is not None
+        certificate_arn = settings.certificate_arn
+        https = certificate_arn is not None
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -61,12 +62,12 @@ class PublicEndpoint(Construct):
                 self.security_group.add_ingress_rule(
                     _peer(cidr), ec2.Port.tcp(80), "allowed clients (redirect to HTTPS)"
                 )
-        if https:
+        if certificate_arn is not None:
             self.listener = self.load_balancer.add_listener(
                 "Https",
                 port=443,
                 protocol=elbv2.ApplicationProtocol.HTTPS,
-                certificates=[elbv2.ListenerCertificate.from_arn(settings.certificate_arn)],
+                certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
                 open=False,
             )
@@ -105,13 +106,12 @@ class ApiServer(Construct):
             self,
             "Service",
             runtime=runtime,
-            component="api-server",
+            component=contract.component("api-server"),
             size=settings.api_server,
             cluster=cluster,
             vpc=network.vpc,
             subnets=network.task_subnets,
             assign_public_ip=network.assign_public_ip,
-            port_mappings=[API_PORT],
             cloud_map_options=ecs.CloudMapOptions(
                 cloud_map_namespace=namespace,
                 name=DISCOVERY_NAME,
@@ -125,9 +125,9 @@ class ApiServer(Construct):
             "ApiServer",
             port=API_PORT,
             protocol=elbv2.ApplicationProtocol.HTTP,
-            targets=[self.service.load_balancer_target(container_name="api-server", container_port=API_PORT)],
+            targets=[self.service.load_balancer_target(container_name=DISCOVERY_NAME, container_port=API_PORT)],
             health_check=elbv2.HealthCheck(
-                path=HEALTH_PATH,
+                path=contract.API_HEALTH_PATH,
                 healthy_http_codes="200",
                 interval=Duration.seconds(30),
                 timeout=Duration.seconds(10),

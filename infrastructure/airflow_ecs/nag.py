@@ -12,7 +12,9 @@ import aws_cdk as cdk
 from constructs import IConstruct
 
 if TYPE_CHECKING:
+    from airflow_ecs.airflow_service import AirflowService
     from airflow_ecs.stack import AirflowStack
+    from airflow_ecs.standalone_task import StandaloneTask
 
 
 def _ack(scope: IConstruct, rule: str, reason: str) -> None:
@@ -22,7 +24,9 @@ def _ack(scope: IConstruct, rule: str, reason: str) -> None:
 def _ref(construct: IConstruct, attribute: str = "") -> str:
     """How cdk-nag writes a reference to `construct`'s resource in a finding id: <LogicalId.Attr>."""
     stack = cdk.Stack.of(construct)
-    logical_id = stack.resolve(stack.get_logical_id(construct.node.default_child))
+    resource = construct.node.default_child
+    assert isinstance(resource, cdk.CfnElement), f"{construct.node.path} has no CloudFormation resource"
+    logical_id = stack.resolve(stack.get_logical_id(resource))
     return f"<{logical_id}{attribute}>"
 
 
@@ -107,7 +111,8 @@ def acknowledge_findings(stack: AirflowStack) -> None:
         )
 
     # Task definitions and their roles.
-    for airflow in [*stack.services.values(), stack.standalone]:
+    tasks: list[AirflowService | StandaloneTask] = [*stack.services.values(), stack.standalone]
+    for airflow in tasks:
         task_definition = airflow.task.task_definition
         _ack(
             task_definition,
@@ -164,15 +169,16 @@ def acknowledge_findings(stack: AirflowStack) -> None:
         LAMBDA_LOGS_POLICY,
         "CDK's custom resource Provider framework: AWSLambdaBasicExecutionRole only lets its functions write their logs.",
     )
-    for function in (
+    provider_functions: list[IConstruct] = [
         migrations.on_event,
         migrations.is_complete,
         migrations.provider.node.find_child("framework-isComplete"),
         migrations.provider.node.find_child("framework-onTimeout"),
-    ):
+    ]
+    for provider_function in provider_functions:
         _ack(
             migrations.provider,
-            f"IAM5[Resource::{_ref(function, '.Arn')}:*]",
+            f"IAM5[Resource::{_ref(provider_function, '.Arn')}:*]",
             "CDK's custom resource Provider framework invokes the versions (':*') of this construct's own functions only.",
         )
     _ack(

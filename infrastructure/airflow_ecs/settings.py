@@ -15,34 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploy_airflow_on_ecs_fargate import contract
+
 EGRESS_MODES = ("public", "private")
 TASK_LOG_STORES = ("cloudwatch", "s3")
 CPU_ARCHITECTURES = ("X86_64", "ARM64")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
 # Fargate's valid CPU units -> memory (MiB) choices; other pairs fail at deploy time only.
 FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
@@ -53,11 +34,10 @@ FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
     8192: tuple(range(16384, 61441, 4096)),
     16384: tuple(range(32768, 122881, 8192)),
 }
-# PostgreSQL majors Airflow 3.3 supports; the minor must be one RDS still creates (cfn-lint's
-# W3691 flags deprecated ones, and a bare major such as "17" is flagged too).
-POSTGRES_MAJOR_VERSIONS = ("16", "17")
-# SQS: 0 s to 12 h.
-MAX_SQS_VISIBILITY_TIMEOUT = 12 * 60 * 60
+# PostgreSQL majors that both Airflow 3.3 (14-18, its README's requirements table) and RDS's
+# standard support cover; the minor must be one RDS still creates (cfn-lint's W3691 flags
+# deprecated ones, and a bare major such as "18" is flagged too).
+POSTGRES_MAJOR_VERSIONS = ("16", "17", "18")
 WEEK_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
@@ -65,13 +45,26 @@ class SettingsError(ValueError):
     """One line naming the bad setting and the values it accepts."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class ComponentSize:
-    """Fargate size and task count of one Airflow component."""
+def setting(default: Any = dataclasses.MISSING, *, doc: str, factory: Any = dataclasses.MISSING) -> Any:
+    """A settings field with its one-line description (the README's settings table shows it)."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
 
-    cpu: int = 512
-    memory_mib: int = 1024
-    count: int = 1
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSize:
+    """Fargate size of a task."""
+
+    cpu: int = setting(512, doc="Fargate CPU units (1024 = 1 vCPU)")
+    memory_mib: int = setting(1024, doc="Fargate memory in MiB; Fargate allows only some values per CPU size")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSize(TaskSize):
+    """Fargate size and task count of one long-running Airflow component."""
+
+    count: int = setting(1, doc="tasks the service runs (0 stops the component)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,75 +75,103 @@ class ScheduledScaling:
     the weekend keeps everything off from Friday evening to Monday morning.
     """
 
-    time_zone: str = "UTC"
-    stop_at: str = "20:00"
-    start_at: str = "07:00"
-    start_days: tuple[str, ...] = ("MON", "TUE", "WED", "THU", "FRI")
+    time_zone: str = setting("UTC", doc="IANA time zone of the times below")
+    stop_at: str = setting("20:00", doc="HH:MM at which the api-server, scheduler, dag-processor and triggerer stop")
+    start_at: str = setting("07:00", doc="HH:MM at which they start again")
+    start_days: tuple[str, ...] = setting(
+        ("MON", "TUE", "WED", "THU", "FRI"),
+        doc="days they start again (SUN ... SAT); leave out the weekend to keep it off",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeploymentSettings:
-    # Prefix of stack and resource names: two deployments in one account must differ here.
-    name: str
-    account: str = "123456789012"
-    region: str = "us-east-1"
+    name: str = setting(doc="prefix of stack and resource names: two deployments in one account must differ here")
+    account: str = setting("123456789012", doc="AWS account id (the CDK CLI sets it from your credentials)")
+    region: str = setting("us-east-1", doc="AWS region (the CDK CLI sets it from your credentials)")
 
-    # Network. public: tasks in public subnets with public IPs and no inbound rules (no NAT
-    # cost, the seed's choice). private: tasks in private subnets behind NAT gateways.
-    egress: str = "public"
-    nat_gateways: int = 1
-    vpc_cidr: str = "10.0.0.0/16"
+    egress: str = setting(
+        "public",
+        doc="public: tasks in public subnets with public IPs and no inbound rules (no NAT cost); "
+        "private: tasks in private subnets behind NAT gateways",
+    )
+    nat_gateways: int = setting(0, doc="NAT gateways with egress=private: 1, or 2 for one per availability zone")
+    vpc_cidr: str = setting("10.0.0.0/16", doc="IPv4 range of the VPC, /16 to /20")
 
-    # Who may reach the api-server's load balancer; HTTPS when a certificate is given.
-    allowed_client_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
-    certificate_arn: str | None = None
-    # DNS name users type (pointing at the load balancer); the ALB's own name otherwise.
-    domain_name: str | None = None
+    allowed_client_cidrs: tuple[str, ...] = setting(
+        ("0.0.0.0/0",), doc="who may reach the load balancer (UI and REST API)"
+    )
+    certificate_arn: str | None = setting(
+        None, doc="ACM certificate of the same account and region: the load balancer serves HTTPS and redirects HTTP"
+    )
+    domain_name: str | None = setting(
+        None, doc="DNS name users type, pointing at the load balancer (its own name otherwise)"
+    )
 
-    cpu_architecture: str = "X86_64"
-    api_server: ComponentSize = field(default_factory=lambda: ComponentSize(cpu=512, memory_mib=1024))
-    scheduler: ComponentSize = field(default_factory=lambda: ComponentSize(cpu=512, memory_mib=1024))
-    dag_processor: ComponentSize = field(default_factory=lambda: ComponentSize(cpu=256, memory_mib=1024))
-    triggerer: ComponentSize = field(default_factory=lambda: ComponentSize(cpu=256, memory_mib=1024))
-    worker: ComponentSize = field(default_factory=lambda: ComponentSize(cpu=1024, memory_mib=2048))
-    # One-off commands and the deploy-time migration; count is unused.
-    standalone: ComponentSize = field(default_factory=lambda: ComponentSize(cpu=512, memory_mib=1024, count=0))
-    worker_concurrency: int = 8
-    # Worker capacity split: relative weights of FARGATE_SPOT and FARGATE tasks.
-    worker_spot_weight: int = 1
-    worker_on_demand_weight: int = 0
+    cpu_architecture: str = setting("X86_64", doc="X86_64 or ARM64 (Graviton) for every task; the image must have it")
+    api_server: ComponentSize = setting(
+        doc="size and count of the api-server", factory=lambda: ComponentSize(cpu=512, memory_mib=1024)
+    )
+    scheduler: ComponentSize = setting(
+        doc="size and count of the scheduler", factory=lambda: ComponentSize(cpu=512, memory_mib=1024)
+    )
+    dag_processor: ComponentSize = setting(
+        doc="size and count of the dag-processor", factory=lambda: ComponentSize(cpu=256, memory_mib=1024)
+    )
+    triggerer: ComponentSize = setting(
+        doc="size and count of the triggerer", factory=lambda: ComponentSize(cpu=256, memory_mib=1024)
+    )
+    worker: ComponentSize = setting(
+        doc="size and count of the Celery workers", factory=lambda: ComponentSize(cpu=1024, memory_mib=2048)
+    )
+    standalone: TaskSize = setting(
+        doc="size of one-off tasks and of the deploy-time migration", factory=lambda: TaskSize(cpu=512, memory_mib=1024)
+    )
+    worker_concurrency: int = setting(8, doc="task slots per worker (AIRFLOW__CELERY__WORKER_CONCURRENCY)")
+    worker_spot_weight: int = setting(1, doc="relative weight of FARGATE_SPOT in the workers' capacity")
+    worker_on_demand_weight: int = setting(0, doc="relative weight of on-demand FARGATE in the workers' capacity")
 
-    db_instance_type: str = "t4g.micro"
-    # RDS applies newer minors automatically (auto minor version upgrade); CloudFormation only
-    # acts when this value changes.
-    db_engine_version: str = "17.9"
-    db_allocated_storage_gib: int = 20
-    db_max_allocated_storage_gib: int = 100
-    db_backup_retention_days: int = 7
-    # prod: Multi-AZ, deletion protection and a final snapshot on delete.
-    db_multi_az: bool = False
-    db_deletion_protection: bool = False
+    db_instance_type: str = setting("t4g.micro", doc="RDS instance class (Graviton), without the db. prefix")
+    db_engine_version: str = setting(
+        "18.6",
+        doc="PostgreSQL MAJOR.MINOR; RDS applies newer minors itself, CloudFormation acts only when this changes",
+    )
+    db_allocated_storage_gib: int = setting(20, doc="initial gp3 storage of the database")
+    db_max_allocated_storage_gib: int = setting(100, doc="storage autoscaling ceiling of the database")
+    db_backup_retention_days: int = setting(7, doc="days of automated database backups")
+    db_multi_az: bool = setting(False, doc="a standby database in a second availability zone (doubles its price)")
+    db_deletion_protection: bool = setting(
+        False, doc="refuse to delete the database, take a final snapshot, keep log groups on stack deletion"
+    )
 
-    # Seconds before SQS hands an unacknowledged message to another worker. With acks_late a
-    # message is acknowledged when its task ends, so this must exceed the longest task: a
-    # premature redelivery is refused by the execution API (the task instance is already
+    # With acks_late a message is acknowledged when its task ends, so this must exceed the longest
+    # task: a premature redelivery is refused by the execution API (the task instance is already
     # running) and only wastes a worker slot; a task whose worker died is recovered by Airflow's
-    # task heartbeat timeout and retries, not by redelivery. 6 h covers typical batch tasks.
-    sqs_visibility_timeout_seconds: int = 21600
+    # task heartbeat timeout and retries, not by redelivery.
+    sqs_visibility_timeout_seconds: int = setting(
+        int(contract.SQS_VISIBILITY_TIMEOUT.default or 0),
+        doc="seconds before SQS hands an unacknowledged task message to another worker; longer than your longest task",
+    )
 
-    log_retention_days: int = 30
-    task_logs: str = "cloudwatch"
-    task_log_retention_days: int = 90
-    scheduled_scaling: ScheduledScaling | None = None
-    ecr_keep_images: int = 30
+    log_retention_days: int = setting(30, doc="retention of the components' own log groups")
+    task_logs: str = setting("cloudwatch", doc="where task logs go: cloudwatch (a log group) or s3 (a bucket)")
+    task_log_retention_days: int = setting(90, doc="days task logs are kept (log group retention or bucket expiry)")
+    scheduled_scaling: ScheduledScaling | None = setting(
+        None, doc="stop the control plane at night and start it in the morning (None: always on)"
+    )
+    ecr_keep_images: int = setting(30, doc="images the registry keeps (older ones expire)")
 
-    admin_username: str = "admin"
-    admin_email: str = "admin@example.com"
+    admin_username: str = setting("admin", doc="login of the admin user created at every deploy")
+    admin_email: str = setting("admin@example.com", doc="e-mail of the admin user")
 
     @property
     def removal_protected(self) -> bool:
         """Keep data (final DB snapshot, log groups) when the stack is deleted."""
         return self.db_deletion_protection
+
+    def size_of(self, component: str) -> ComponentSize:
+        """The size of a long-running component of the catalogue (its name with '_' for '-')."""
+        return getattr(self, component.replace("-", "_"))
 
 
 PROFILES: dict[str, DeploymentSettings] = {
@@ -212,7 +233,13 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
     if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", s.region):
         raise _fail("region", s.region, "an AWS region such as us-east-1")
     _one_of("egress", s.egress, EGRESS_MODES)
-    _int_range("nat_gateways", s.nat_gateways, 1, 2)
+    if s.egress == "private":
+        _int_range("nat_gateways", s.nat_gateways, 1, 2)
+    elif s.nat_gateways != 0:
+        raise SettingsError(
+            f"nat_gateways: {s.nat_gateways} would be ignored with egress=public (tasks reach AWS through the "
+            "internet gateway); set egress=private to use NAT gateways, or nat_gateways=0"
+        )
     try:
         network = ipaddress.ip_network(s.vpc_cidr)
     except ValueError:
@@ -230,14 +257,20 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
         r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+", s.certificate_arn
     ):
         raise _fail("certificate_arn", s.certificate_arn, "an ACM certificate ARN or None (plain HTTP)")
+    if s.certificate_arn is not None and s.certificate_arn.split(":")[3:5] != [s.region, s.account]:
+        raise SettingsError(
+            f"certificate_arn: {s.certificate_arn!r} is not in account {s.account}, region {s.region}: "
+            "a load balancer can only use a certificate of its own account and region"
+        )
     if s.domain_name is not None and not re.fullmatch(r"([a-z0-9-]+\.)+[a-z]{2,}", s.domain_name):
         raise _fail("domain_name", s.domain_name, "a DNS name such as airflow.example.com or None")
     _one_of("cpu_architecture", s.cpu_architecture, CPU_ARCHITECTURES)
-    for component in ("api_server", "scheduler", "dag_processor", "triggerer", "worker", "standalone"):
-        size: ComponentSize = getattr(s, component)
+    for component in [*(c.name.replace("-", "_") for c in contract.LONG_RUNNING), "standalone"]:
+        size: TaskSize = getattr(s, component)
         _one_of(f"{component}.cpu", size.cpu, tuple(FARGATE_SIZES))
         _one_of(f"{component}.memory_mib", size.memory_mib, FARGATE_SIZES[size.cpu])
-        _int_range(f"{component}.count", size.count, 0, 20)
+        if isinstance(size, ComponentSize):
+            _int_range(f"{component}.count", size.count, 0, 20)
     _int_range("worker_concurrency", s.worker_concurrency, 1, 64)
     _int_range("worker_spot_weight", s.worker_spot_weight, 0, 1000)
     _int_range("worker_on_demand_weight", s.worker_on_demand_weight, 0, 1000)
@@ -259,7 +292,11 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
     _int_range("db_allocated_storage_gib", s.db_allocated_storage_gib, 20, 65536)
     _int_range("db_max_allocated_storage_gib", s.db_max_allocated_storage_gib, s.db_allocated_storage_gib, 65536)
     _int_range("db_backup_retention_days", s.db_backup_retention_days, 1, 35)
-    _int_range("sqs_visibility_timeout_seconds", s.sqs_visibility_timeout_seconds, 60, MAX_SQS_VISIBILITY_TIMEOUT)
+    visibility = contract.SQS_VISIBILITY_TIMEOUT
+    assert visibility.minimum is not None and visibility.maximum is not None
+    _int_range(
+        "sqs_visibility_timeout_seconds", s.sqs_visibility_timeout_seconds, visibility.minimum, visibility.maximum
+    )
     _one_of("log_retention_days", s.log_retention_days, LOG_RETENTION_DAYS)
     _one_of("task_logs", s.task_logs, TASK_LOG_STORES)
     _int_range("task_log_retention_days", s.task_log_retention_days, 1, 3653)
@@ -298,23 +335,54 @@ def cron_fields(hh_mm: str) -> tuple[str, str]:
 
 
 def load(profile: str, overrides: Mapping[str, str] | None = None) -> DeploymentSettings:
-    """A profile's settings with scalar overrides (e.g. from `-c airflow:egress=private`), validated."""
+    """A profile's settings with overrides (e.g. `-c airflow:egress=private`, `worker.count=3`), validated.
+
+    A nested field is named with a dot (`scheduled_scaling.stop_at=21:00`); a list is comma-separated
+    (`allowed_client_cidrs=203.0.113.0/24,198.51.100.7/32`); `none` clears an optional setting."""
     if profile not in PROFILES:
         raise _fail("profile", profile, "one of: " + ", ".join(PROFILES))
     settings = PROFILES[profile]
-    changes: dict[str, Any] = {}
-    scalars = {f.name: f.type for f in dataclasses.fields(DeploymentSettings) if f.type in _SCALAR_TYPES}
     for key, raw in (overrides or {}).items():
-        if key not in scalars:
-            raise _fail("override", key, "a scalar setting: " + ", ".join(sorted(scalars)))
-        changes[key] = _coerce(key, str(raw), scalars[key])
-    return validate(dataclasses.replace(settings, **changes))
+        settings = _override(settings, key, key, str(raw))
+    return validate(settings)
 
 
-_SCALAR_TYPES = ("str", "int", "bool", "str | None")
+def setting_fields(cls: type = DeploymentSettings, prefix: str = "") -> list[tuple[str, dataclasses.Field]]:
+    """Every setting with its dotted name, nested ones (`worker.cpu`) after their parent."""
+    found = []
+    for item in dataclasses.fields(cls):
+        name = prefix + item.name
+        found.append((name, item))
+        nested = _NESTED.get(item.type)
+        if nested is not None:
+            found += setting_fields(nested, f"{name}.")
+    return found
 
 
-def _coerce(key: str, value: str, annotation: str) -> Any:
+_NESTED: dict[Any, type] = {
+    "ComponentSize": ComponentSize,
+    "TaskSize": TaskSize,
+    "ScheduledScaling | None": ScheduledScaling,
+}
+
+
+def _override(target: Any, key: str, path: str, raw: str) -> Any:
+    head, _, rest = path.partition(".")
+    fields = {item.name: item for item in dataclasses.fields(target)}
+    if head not in fields:
+        names = [name for name, item in setting_fields(type(target)) if item.type not in _NESTED or "None" in item.type]
+        raise _fail("override", key, "a setting such as " + ", ".join(names[:8]) + " (README: settings table)")
+    item = fields[head]
+    if rest:
+        nested = _NESTED.get(item.type)
+        if nested is None:
+            raise _fail("override", key, f"{head} itself: it has no fields")
+        current = getattr(target, head) or nested()
+        return dataclasses.replace(target, **{head: _override(current, key, rest, raw)})
+    return dataclasses.replace(target, **{head: _coerce(key, raw, item.type)})
+
+
+def _coerce(key: str, value: str, annotation: Any) -> Any:
     if annotation == "bool":
         if value.lower() not in ("true", "false"):
             raise _fail(key, value, "true or false")
@@ -324,6 +392,12 @@ def _coerce(key: str, value: str, annotation: str) -> Any:
             return int(value)
         except ValueError:
             raise _fail(key, value, "an integer") from None
-    if annotation == "str | None" and value.lower() in ("", "none"):
+    if annotation == "tuple[str, ...]":
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if "None" in annotation and value.lower() in ("", "none"):
         return None
+    if annotation in _NESTED:
+        raise _fail(
+            key, value, f"its fields set one by one, e.g. {key}.{dataclasses.fields(_NESTED[annotation])[0].name}=..."
+        )
     return value

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, CfnParameter, CfnRule, CfnRuleAssertion, Duration, Environment, Fn, Stack
+from aws_cdk import CfnOutput, CfnParameter, CfnRule, CfnRuleAssertion, Environment, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -28,11 +28,8 @@ from airflow_ecs.secrets import AirflowSecrets
 from airflow_ecs.settings import DeploymentSettings
 from airflow_ecs.standalone_task import StandaloneTask
 from airflow_ecs.task_logs import TaskLogs
+from deploy_airflow_on_ecs_fargate import contract
 
-WORKER_LOG_PORT = 8793
-TRIGGERER_LOG_PORT = 8794
-# Fargate's maximum: Spot interruptions and scale-in give a worker two minutes to finish up.
-WORKER_STOP_TIMEOUT = Duration.seconds(120)
 # git sha or semantic version; never `latest` (a tag must name one image).
 IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 
@@ -95,7 +92,7 @@ class AirflowStack(Stack):
             settings=settings,
             image=ecs.ContainerImage.from_ecr_repository(repository, tag=self.image_tag.value_as_string),
             environment={
-                "AIRFLOW_API_SERVER_URL": internal_url(self.namespace.namespace_name),
+                contract.API_SERVER_URL.name: internal_url(self.namespace.namespace_name),
                 # Links in the UI and in notifications point at what users open.
                 "AIRFLOW__API__BASE_URL": self.endpoint.url,
                 # Every container, not only scheduler and workers: Airflow imports the Celery
@@ -104,22 +101,15 @@ class AirflowStack(Stack):
                 **self.task_logs.environment(),
             },
             secrets={
-                "AIRFLOW_DB_HOST": ecs.Secret.from_secrets_manager(db_secret, "host"),
-                "AIRFLOW_DB_PORT": ecs.Secret.from_secrets_manager(db_secret, "port"),
-                "AIRFLOW_DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
-                "AIRFLOW_DB_PASSWORD": ecs.Secret.from_secrets_manager(db_secret, "password"),
-                "AIRFLOW_DB_NAME": ecs.Secret.from_secrets_manager(db_secret, "dbname"),
-                "AIRFLOW_FERNET_SEED": ecs.Secret.from_secrets_manager(self.secrets.fernet_seed),
-                "AIRFLOW__API_AUTH__JWT_SECRET": ecs.Secret.from_secrets_manager(self.secrets.jwt_secret),
-                "AIRFLOW__API__SECRET_KEY": ecs.Secret.from_secrets_manager(self.secrets.api_secret_key),
+                contract.DB_HOST.name: ecs.Secret.from_secrets_manager(db_secret, "host"),
+                contract.DB_PORT.name: ecs.Secret.from_secrets_manager(db_secret, "port"),
+                contract.DB_USER.name: ecs.Secret.from_secrets_manager(db_secret, "username"),
+                contract.DB_PASSWORD.name: ecs.Secret.from_secrets_manager(db_secret, "password"),
+                contract.DB_NAME.name: ecs.Secret.from_secrets_manager(db_secret, "dbname"),
+                contract.FERNET_SEED.name: ecs.Secret.from_secrets_manager(self.secrets.fernet_seed),
+                contract.JWT_SECRET.name: ecs.Secret.from_secrets_manager(self.secrets.jwt_secret),
+                contract.API_SECRET_KEY.name: ecs.Secret.from_secrets_manager(self.secrets.api_secret_key),
             },
-        )
-        placement = dict(
-            runtime=runtime,
-            cluster=cluster,
-            vpc=vpc,
-            subnets=self.network.task_subnets,
-            assign_public_ip=self.network.assign_public_ip,
         )
         self.api_server = ApiServer(
             self,
@@ -130,40 +120,26 @@ class AirflowStack(Stack):
             endpoint=self.endpoint,
             namespace=self.namespace,
         )
-        self.scheduler = AirflowService(self, "Scheduler", component="scheduler", size=settings.scheduler, **placement)
-        self.dag_processor = AirflowService(
-            self, "DagProcessor", component="dag-processor", size=settings.dag_processor, **placement
-        )
-        self.triggerer = AirflowService(
-            self,
-            "Triggerer",
-            component="triggerer",
-            size=settings.triggerer,
-            port_mappings=[TRIGGERER_LOG_PORT],
-            **placement,
-        )
-        spot = [
-            ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=settings.worker_spot_weight),
-            ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=settings.worker_on_demand_weight),
-        ]
-        self.worker = AirflowService(
-            self,
-            "Worker",
-            component="worker",
-            size=settings.worker,
-            port_mappings=[WORKER_LOG_PORT],
-            extra_environment={"AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency)},
-            capacity_provider_strategies=[s for s in spot if s.weight],
-            stop_timeout=WORKER_STOP_TIMEOUT,
-            **placement,
-        )
-        self.services: dict[str, AirflowService] = {
-            "api-server": self.api_server.airflow,
-            "scheduler": self.scheduler,
-            "dag-processor": self.dag_processor,
-            "triggerer": self.triggerer,
-            "worker": self.worker,
-        }
+        # Every other long-running component of the catalogue is a service of its own.
+        self.services: dict[str, AirflowService] = {"api-server": self.api_server.airflow}
+        for component in contract.LONG_RUNNING:
+            if component.name not in self.services:
+                self.services[component.name] = AirflowService(
+                    self,
+                    "".join(part.title() for part in component.name.split("-")),
+                    runtime=runtime,
+                    component=component,
+                    size=settings.size_of(component.name),
+                    cluster=cluster,
+                    vpc=vpc,
+                    subnets=self.network.task_subnets,
+                    assign_public_ip=self.network.assign_public_ip,
+                    **self._component_options(component.name),
+                )
+        self.scheduler = self.services["scheduler"]
+        self.dag_processor = self.services["dag-processor"]
+        self.triggerer = self.services["triggerer"]
+        self.worker = self.services["worker"]
         self.standalone = StandaloneTask(
             self,
             "StandaloneTask",
@@ -190,24 +166,45 @@ class AirflowStack(Stack):
                 self,
                 "ScheduledScaling",
                 schedule=settings.scheduled_scaling,
+                # Workers scale with their queue, not with the clock.
                 services=[
-                    (self.services[name].service, getattr(settings, name.replace("-", "_")).count)
-                    for name in ("api-server", "scheduler", "dag-processor", "triggerer")
+                    (service.service, settings.size_of(name).count)
+                    for name, service in self.services.items()
+                    if name != "worker"
                 ],
             )
         self._outputs()
 
+    def _component_options(self, name: str) -> dict:
+        """What one component's service needs beyond the catalogue."""
+        if name != "worker":
+            return {}
+        settings = self.settings
+        spot = [
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=settings.worker_spot_weight),
+            ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=settings.worker_on_demand_weight),
+        ]
+        return {
+            "extra_environment": {"AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency)},
+            "capacity_provider_strategies": [strategy for strategy in spot if strategy.weight],
+        }
+
     def _allow_traffic(self) -> None:
         api = self.api_server.airflow
-        airflow_tasks = [*self.services.values(), self.standalone]
+        airflow_tasks: list[AirflowService | StandaloneTask] = [*self.services.values(), self.standalone]
         for task in airflow_tasks:
             self.metadata_db.instance.connections.allow_default_port_from(task.connections, "Airflow task")
             if task is not api:
                 # Execution API (workers), and the REST API for one-off commands.
                 api.connections.allow_from(task.connections, ec2.Port.tcp(API_PORT), "execution API")
-        # The UI fetches logs of running tasks from the worker's and triggerer's log servers.
-        self.worker.connections.allow_from(api.connections, ec2.Port.tcp(WORKER_LOG_PORT), "task log server")
-        self.triggerer.connections.allow_from(api.connections, ec2.Port.tcp(TRIGGERER_LOG_PORT), "trigger log server")
+        # The catalogue's ports with clients, e.g. the UI fetching running tasks' logs from the
+        # worker's and the triggerer's log servers.
+        for name, service in self.services.items():
+            for port in contract.component(name).ports:
+                for client in port.clients:
+                    service.connections.allow_from(
+                        self.services[client].connections, ec2.Port.tcp(port.number), port.purpose
+                    )
 
     def _grant_permissions(self) -> None:
         role = lambda service: service.task.task_definition.task_role  # noqa: E731

@@ -12,6 +12,7 @@ from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
 from airflow_ecs.airflow_task import AirflowRuntime, AirflowTaskDefinition
+from deploy_airflow_on_ecs_fargate import contract
 
 CONTAINER_NAME = "standalone"
 
@@ -38,10 +39,10 @@ class StandaloneTask(Construct):
             size=settings.standalone,
             health_component=None,
             extra_environment={
-                "AIRFLOW_ADMIN_USERNAME": settings.admin_username,
-                "AIRFLOW_ADMIN_EMAIL": settings.admin_email,
+                contract.ADMIN_USERNAME.name: settings.admin_username,
+                contract.ADMIN_EMAIL.name: settings.admin_email,
             },
-            extra_secrets={"AIRFLOW_ADMIN_PASSWORD": admin_password},
+            extra_secrets={contract.ADMIN_PASSWORD.name: admin_password},
         )
         self.task_definition = self.task.task_definition
         self.security_group = ec2.SecurityGroup(

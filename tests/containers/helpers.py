@@ -6,6 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from deploy_airflow_on_ecs_fargate import contract
+
 ROOT = Path(__file__).resolve().parents[2]
 PROD_CONTAINERFILE = ROOT / "build" / "prod" / "Containerfile"
 DEV_CONTAINERFILE = ROOT / "build" / "dev" / "Containerfile"
@@ -13,9 +15,9 @@ CONTAINERFILES = (PROD_CONTAINERFILE, DEV_CONTAINERFILE)
 REQUIREMENTS = ROOT / "build" / "requirements" / "requirements.txt"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker")
-ENTRYPOINT = ["python", "-m", "deploy_airflow_on_ecs_fargate"]
-HEALTH_COMMAND = ["python", "-m", "deploy_airflow_on_ecs_fargate.health"]
+COMPONENTS = contract.LONG_RUNNING_NAMES
+ENTRYPOINT = list(contract.ENTRYPOINT)
+HEALTH_COMMAND = list(contract.HEALTH_COMMAND)
 
 
 def tool(name: str) -> str:

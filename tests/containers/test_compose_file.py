@@ -3,38 +3,39 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from urllib.parse import urlsplit
 
 import pytest
 
+from deploy_airflow_on_ecs_fargate import contract
+from tests import wiring
+
 from .helpers import COMPONENTS, COMPOSE_FILE, ENTRYPOINT, HEALTH_COMMAND, ROOT, tool
 
 INIT_SERVICE = "airflow-init"
 QUEUE_SERVICE = "sqs-queue"
-# Required by every command (docs/runtime-contract.md, "Environment"); secrets need 32 characters.
-REQUIRED_ENVIRONMENT = (
-    "AIRFLOW_DB_HOST",
-    "AIRFLOW_DB_PORT",
-    "AIRFLOW_DB_USER",
-    "AIRFLOW_DB_PASSWORD",
-    "AIRFLOW_DB_NAME",
-    "AIRFLOW_FERNET_SEED",
-    "AIRFLOW__API_AUTH__JWT_SECRET",
-    "AIRFLOW__API__SECRET_KEY",
-    "AIRFLOW_API_SERVER_URL",
-)
-SECRETS = ("AIRFLOW_FERNET_SEED", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
 QUEUE_CONSUMERS = ("scheduler", "worker")
 
 
-def compose(*args: str, file=COMPOSE_FILE) -> subprocess.CompletedProcess:
+def seconds(duration: str) -> int:
+    """A Compose (Go) duration such as '2m0s' or '30s' in seconds."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert match and duration, duration
+    hours, minutes, secs = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def compose(*args: str, file=COMPOSE_FILE, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    # Interpolation reads the caller's environment: give Compose only what the test chooses.
     return subprocess.run(
         [tool("docker-compose"), "--file", str(file), "--project-directory", str(ROOT), *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **(environment or {})},
     )
 
 
@@ -76,12 +77,16 @@ def test_component_starts_through_the_entrypoint(services, component):
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
-def test_component_has_the_contract_health_check(services, component):
+def test_component_has_the_contract_health_check_and_stop_timeout(services, component):
     healthcheck = services[component].get("healthcheck", {})
     assert not healthcheck.get("disable")
     assert healthcheck["test"] == ["CMD", *HEALTH_COMMAND, component]
-    # the health command answers within 5 s; a shorter timeout would flap
-    assert re.fullmatch(r"\d+s", healthcheck["timeout"]) and int(healthcheck["timeout"][:-1]) >= 5
+    assert seconds(healthcheck["timeout"]) == contract.HEALTH_TIMEOUT_SECONDS
+    assert seconds(healthcheck["interval"]) == contract.HEALTH_INTERVAL_SECONDS
+    assert seconds(healthcheck["start_period"]) == contract.HEALTH_START_PERIOD_SECONDS
+    assert healthcheck["retries"] == contract.HEALTH_RETRIES
+    grace = seconds(services[component].get("stop_grace_period", "10s"))  # Compose's default: 10 s
+    assert grace == contract.component(component).stop_timeout_seconds
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
@@ -106,7 +111,7 @@ def test_queue_service_creates_the_queues_the_components_use(services):
     queue = services[QUEUE_SERVICE]
     assert queue["depends_on"]["sqs"]["condition"] == "service_healthy"
     assert services["sqs"]["healthcheck"]["test"][0] == "CMD"
-    script = next(volume for volume in queue["volumes"] if volume["target"] == queue["entrypoint"][-1])
+    script = next(volume for volume in queue["volumes"] if volume["target"] == queue["command"][-1])
     assert (ROOT / "build" / "compose" / "create_sqs_queue.py").samefile(script["source"])
     for component in QUEUE_CONSUMERS:
         environment = services[component]["environment"]
@@ -117,14 +122,13 @@ def test_queue_service_creates_the_queues_the_components_use(services):
 
 
 @pytest.mark.parametrize("service", [*COMPONENTS, INIT_SERVICE])
-def test_airflow_services_have_the_contract_environment(services, service):
+def test_airflow_services_would_start_with_their_environment(services, service):
     environment = services[service]["environment"]
-    missing = [name for name in REQUIRED_ENVIRONMENT if not environment.get(name)]
-    assert not missing
-    assert all(len(environment[name]) >= 32 for name in SECRETS)
-    api = urlsplit(environment["AIRFLOW_API_SERVER_URL"])
-    assert (api.hostname, api.port) == ("api-server", 8080)
-    assert environment["AIRFLOW_DB_HOST"] == "postgres"
+    component = services[service]["command"][len(ENTRYPOINT)]
+    assert wiring.problems(component, environment) == []
+    api = urlsplit(environment[contract.API_SERVER_URL.name])
+    assert (api.hostname, api.port) == ("api-server", contract.API_SERVER_PORT.number)
+    assert environment[contract.DB_HOST.name] == "postgres"
 
 
 @pytest.mark.parametrize("service", [*COMPONENTS, INIT_SERVICE])
@@ -138,6 +142,11 @@ def test_airflow_services_run_the_dev_image_with_the_code_mounted(services, serv
         assert (mount["type"], mount["source"]) == ("bind", str(ROOT / folder))
 
 
-def test_api_server_is_published_on_8080(services):
-    ports = services["api-server"]["ports"]
-    assert any(port["target"] == 8080 and port["published"] == "8080" for port in ports)
+def test_only_the_api_server_is_published_and_on_loopback_unless_asked(services):
+    published = {name: service["ports"] for name, service in services.items() if service.get("ports")}
+    assert list(published) == ["api-server"]
+    (port,) = published["api-server"]
+    assert (port["host_ip"], port["target"], port["published"]) == ("127.0.0.1", 8080, "8080")
+    exposed = compose("config", "--format", "json", environment={"AIRFLOW_LISTEN_ADDRESS": "0.0.0.0"})
+    (port,) = json.loads(exposed.stdout)["services"]["api-server"]["ports"]
+    assert port["host_ip"] == "0.0.0.0"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from deploy_airflow_on_ecs_fargate import contract
+
 from .helpers import CONTAINERFILES, DEV_CONTAINERFILE, PROD_CONTAINERFILE, ROOT, tool
 
 DOCKERIGNORE = ROOT / ".dockerignore"
-HADOLINT_CONFIG = ROOT / ".hadolint.yaml"
 
 
 def instructions(containerfile: Path) -> list[tuple[str, str]]:
@@ -40,9 +41,8 @@ def last(containerfile: Path, keyword: str) -> str:
 
 
 def hadolint(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    config = ["--config", str(HADOLINT_CONFIG)] if HADOLINT_CONFIG.exists() else []
     return subprocess.run(
-        [tool("hadolint"), *config, "--format", "json", *args], capture_output=True, text=True, input=stdin, timeout=60
+        [tool("hadolint"), "--format", "json", *args], capture_output=True, text=True, input=stdin, timeout=60
     )
 
 
@@ -90,11 +90,23 @@ def test_tini_is_pid_1_and_the_entrypoint_is_the_default_command(containerfile):
     )
 
 
-def test_prod_health_check_uses_the_health_command():
+def test_prod_health_check_is_the_contracts():
     healthcheck = last(PROD_CONTAINERFILE, "HEALTHCHECK")
     command = json.loads(healthcheck.split("CMD", 1)[1])
-    assert command == ["python", "-m", "deploy_airflow_on_ecs_fargate.health", "api-server"]
-    assert re.search(r"--timeout=(\d+)s", healthcheck) and int(re.search(r"--timeout=(\d+)s", healthcheck)[1]) >= 5
+    assert command == [*contract.HEALTH_COMMAND, "api-server"]
+    options = dict(re.findall(r"--([a-z-]+)=(\d+)s?", healthcheck))
+    assert {name: int(value) for name, value in options.items()} == {
+        "interval": contract.HEALTH_INTERVAL_SECONDS,
+        "timeout": contract.HEALTH_TIMEOUT_SECONDS,
+        "start-period": contract.HEALTH_START_PERIOD_SECONDS,
+        "retries": contract.HEALTH_RETRIES,
+    }
+
+
+def test_prod_exposes_the_contract_ports():
+    assert sorted(int(port) for port in last(PROD_CONTAINERFILE, "EXPOSE").split()) == sorted(
+        port.number for port in contract.PORTS
+    )
 
 
 @pytest.mark.parametrize("containerfile", CONTAINERFILES, ids=lambda path: path.parent.name)

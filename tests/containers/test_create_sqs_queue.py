@@ -8,6 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from deploy_airflow_on_ecs_fargate.settings import ConfigurationError
+
 from .helpers import ROOT
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/airflow-default"
@@ -44,7 +46,7 @@ def test_running_twice_is_harmless(create_sqs_queue):
 
 
 def test_a_url_the_emulator_would_not_serve_is_an_error(create_sqs_queue):
-    with pytest.raises(SystemExit, match="fix the account id or queue name"):
+    with pytest.raises(ConfigurationError, match="fix the account id or queue name"):
         create_sqs_queue.create_queues({"default": "http://sqs:5000/000000000000/airflow-default"}, 21600)
 
 
@@ -56,3 +58,12 @@ def test_main_reads_the_compose_environment(create_sqs_queue, monkeypatch, capsy
     monkeypatch.setenv("AIRFLOW_SQS_VISIBILITY_TIMEOUT", "600")
     assert create_sqs_queue.main() == 0
     assert capsys.readouterr().out == f"queue ready: {QUEUE_URL} (VisibilityTimeout 600 s)\n"
+
+
+def test_main_says_what_is_wrong_in_one_line(create_sqs_queue, monkeypatch, capsys):
+    monkeypatch.setenv("AIRFLOW_SQS_QUEUES", '{"default": "http://sqs:5000/123456789012/airflow-default"}')
+    monkeypatch.setenv("AIRFLOW_SQS_VISIBILITY_TIMEOUT", "5")
+    assert create_sqs_queue.main() == 2
+    assert capsys.readouterr().err == (
+        "create_sqs_queue: error: AIRFLOW_SQS_VISIBILITY_TIMEOUT is out of range: got 5, expected 60 to 43200\n"
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,25 +18,27 @@ for variable in ("AWS_PROFILE", "CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
     os.environ.pop(variable, None)
 
 INFRASTRUCTURE = Path(__file__).resolve().parents[2] / "infrastructure"
-# The CDK app's package lives beside its app.py, as `cdk synth` runs it.
-if str(INFRASTRUCTURE) not in sys.path:
-    sys.path.insert(0, str(INFRASTRUCTURE))
 
-from airflow_ecs.settings import PROFILES  # noqa: E402
+from airflow_ecs.settings import PROFILES  # noqa: E402  (after the environment above)
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
-# Two deployments cover both egress modes, both task-log stores, HTTP and HTTPS: the dev profile
-# as it is, and the prod profile as an operator would deploy it (with a certificate, a domain
-# and a narrow client range; the profile cannot ship those).
+# Each shipped profile exactly as shipped, then variants: the other egress mode of each profile,
+# and prod as an operator would deploy it (a certificate, a domain and a narrow client range,
+# which the profile cannot ship).
 DEPLOYMENTS = {
     "dev": PROFILES["dev"],
-    "prod": replace(
+    "prod": PROFILES["prod"],
+    "dev-private": replace(PROFILES["dev"], name="airflow-dev-private", egress="private", nat_gateways=1),
+    "prod-public": replace(PROFILES["prod"], name="airflow-prod-public", egress="public", nat_gateways=0),
+    "prod-https": replace(
         PROFILES["prod"],
+        name="airflow-prod-https",
         certificate_arn=CERTIFICATE,
         domain_name="airflow.example.com",
         allowed_client_cidrs=("203.0.113.0/24", "198.51.100.7/32"),
     ),
 }
+SHIPPED = ("dev", "prod")
 
 
 def resources(template: dict, resource_type: str) -> dict[str, dict]:

@@ -25,10 +25,12 @@ def test_http_load_balancer_forwards_to_the_api_server_health_checked(templates,
         {"LoadBalancerAttributes": Match.array_with([{"Key": "access_logs.s3.enabled", "Value": "true"}])},
     )
     assert _client_rules(raw_templates["dev"]) == [("0.0.0.0/0", 80)]
+    # Shipped as is, prod too serves plain HTTP to everyone until given a certificate and CIDRs.
+    assert _client_rules(raw_templates["prod"]) == [("0.0.0.0/0", 80)]
 
 
 def test_https_when_a_certificate_is_given_and_only_allowed_clients(templates, raw_templates):
-    template = templates["prod"]
+    template = templates["prod-https"]
     template.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::Listener",
         {"Port": 443, "Protocol": "HTTPS", "Certificates": [{"CertificateArn": CERTIFICATE}]},
@@ -42,11 +44,11 @@ def test_https_when_a_certificate_is_given_and_only_allowed_clients(templates, r
             ],
         },
     )
-    assert _client_rules(raw_templates["prod"]) == [
+    assert _client_rules(raw_templates["prod-https"]) == [
         ("198.51.100.7/32", 80),
         ("198.51.100.7/32", 443),
         ("203.0.113.0/24", 80),
         ("203.0.113.0/24", 443),
     ]
-    environment = {e["Name"]: e["Value"] for e in container(raw_templates["prod"], "api-server")["Environment"]}
+    environment = {e["Name"]: e["Value"] for e in container(raw_templates["prod-https"], "api-server")["Environment"]}
     assert environment["AIRFLOW__API__BASE_URL"] == "https://airflow.example.com"

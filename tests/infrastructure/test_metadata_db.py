@@ -14,7 +14,7 @@ def test_instance_is_encrypted_backed_up_and_private(templates, deployment, inst
         "AWS::RDS::DBInstance",
         {
             "Engine": "postgres",
-            "EngineVersion": "17.9",
+            "EngineVersion": "18.6",
             "DBInstanceClass": instance_class,
             "StorageEncrypted": True,
             "PubliclyAccessible": False,

@@ -7,8 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from airflow_ecs.settings import PROFILES, ComponentSize, ScheduledScaling, SettingsError, load, validate
-from tests.infrastructure.templates import INFRASTRUCTURE  # puts the CDK app on sys.path
+from airflow_ecs.settings import (
+    PROFILES,
+    ComponentSize,
+    ScheduledScaling,
+    SettingsError,
+    load,
+    setting_fields,
+    validate,
+)
+from tests.infrastructure.templates import INFRASTRUCTURE
 
 
 def test_profiles_are_valid_and_differ_only_in_values():
@@ -64,7 +72,14 @@ def test_a_bad_setting_fails_with_one_line_naming_it_and_the_allowed_values(chan
 
 def test_overrides_are_typed_from_the_field_and_validated():
     settings = load(
-        "prod", {"egress": "public", "db_multi_az": "false", "worker_concurrency": "16", "domain_name": "none"}
+        "prod",
+        {
+            "egress": "public",
+            "nat_gateways": "0",
+            "db_multi_az": "false",
+            "worker_concurrency": "16",
+            "domain_name": "none",
+        },
     )
     assert (settings.egress, settings.db_multi_az, settings.worker_concurrency, settings.domain_name) == (
         "public",
@@ -75,9 +90,57 @@ def test_overrides_are_typed_from_the_field_and_validated():
     with pytest.raises(SettingsError, match=r"^db_multi_az: 'maybe' is not allowed; expected true or false$"):
         load("prod", {"db_multi_az": "maybe"})
     with pytest.raises(
-        SettingsError, match=r"^override: 'worker' is not allowed; expected a scalar setting: account, "
+        SettingsError,
+        match=r"^worker: 'big' is not allowed; expected its fields set one by one, e.g. worker.cpu=\.\.\.$",
     ):
         load("dev", {"worker": "big"})
+    with pytest.raises(
+        SettingsError, match=r"^override: 'wroker.count' is not allowed; expected a setting such as name, "
+    ):
+        load("dev", {"wroker.count": "3"})
+
+
+def test_nested_and_list_settings_can_be_overridden():
+    settings = load(
+        "dev",
+        {
+            "worker.count": "3",
+            "scheduled_scaling.stop_at": "21:30",
+            "scheduled_scaling.start_days": "MON,WED",
+            "allowed_client_cidrs": "203.0.113.0/24, 198.51.100.7/32",
+        },
+    )
+    assert settings.worker.count == 3 and settings.worker.cpu == PROFILES["dev"].worker.cpu
+    assert (settings.scheduled_scaling.stop_at, settings.scheduled_scaling.start_days) == ("21:30", ("MON", "WED"))
+    assert settings.allowed_client_cidrs == ("203.0.113.0/24", "198.51.100.7/32")
+    assert load("dev", {"scheduled_scaling": "none"}).scheduled_scaling is None
+    # A schedule can be switched on for a profile without one, field by field.
+    assert load("prod", {"scheduled_scaling.stop_at": "22:00"}).scheduled_scaling == ScheduledScaling(stop_at="22:00")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"nat_gateways": "1"}, "nat_gateways: 1 would be ignored with egress=public"),
+        ({"egress": "private"}, "nat_gateways: 0 is not allowed; expected an integer from 1 to 2"),
+        (
+            {"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"},
+            "certificate_arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' is not in account 123456789012, "
+            "region us-east-1",
+        ),
+    ],
+)
+def test_a_combination_that_would_be_ignored_or_fail_at_deploy_fails_at_synth(overrides, message):
+    with pytest.raises(SettingsError) as error:
+        load("dev", overrides)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_every_setting_has_a_one_line_description():
+    for name, item in setting_fields():
+        description = item.metadata.get("doc", "")
+        assert description and "\n" not in description, f"{name} has no one-line description (setting(doc=...))"
     with pytest.raises(SettingsError, match=r"^profile: 'staging' is not allowed; expected one of: dev, prod$"):
         load("staging")
 

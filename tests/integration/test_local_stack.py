@@ -17,12 +17,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from deploy_airflow_on_ecs_fargate import contract
 from local_stack import postgres
 from local_stack.airflow_api import AirflowApi
+from local_stack.environment import api_url
 from local_stack.paths import StackPaths
 from local_stack.processes import group_members, running_pid, stop_group
-from local_stack.stack import COMPONENTS
-from tests.conftest import REPO_ROOT
+from local_stack.stack import COMPONENTS, line
+from tests.conftest import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -78,9 +80,13 @@ def stack(request):
     dags.mkdir()
     for source in [*(REPO_ROOT / "dags").glob("*.py"), *(Path(__file__).parent / "dags").glob("*.py")]:
         shutil.copy(source, dags)
+    # Ports of its own, so that the tests run beside a developer's `make up` stack.
+    ports = {port.variable: str(free_port()) for port in contract.PORTS}
+    ports.update(LOCAL_STACK_POSTGRES_PORT=str(free_port()), LOCAL_STACK_SQS_PORT=str(free_port()))
     environment = {
         **clean_environment(),
         **TEST_SETTINGS,
+        **ports,
         "LOCAL_STACK_HOME": str(home / "state"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
     }
@@ -107,7 +113,7 @@ def stack(request):
 def api(stack) -> AirflowApi:
     _, environment, _ = stack
     return AirflowApi.login(
-        "http://127.0.0.1:8080",
+        api_url(environment),
         environment.get("AIRFLOW_ADMIN_USERNAME", "admin"),
         environment.get("AIRFLOW_ADMIN_PASSWORD", "admin"),
     )
@@ -116,8 +122,8 @@ def api(stack) -> AirflowApi:
 def test_up_reports_every_component_healthy_and_the_login(stack):
     _, environment, output = stack
     for component in COMPONENTS:
-        assert f"{component.name:<11} healthy" in output
-    assert "http://127.0.0.1:8080  (login admin / admin)" in output
+        assert line(component.name, "healthy") in output
+    assert f"{api_url(environment)}  (login admin / admin)" in output
     status = local_stack("status", environment)
     assert status.returncode == 0, status.stdout
     assert status.stdout.count("healthy:") == len(COMPONENTS)
@@ -131,13 +137,49 @@ def test_up_twice_starts_no_duplicates(stack):
     assert "every component was already running" in again.stdout
     assert {c.name: running_pid(paths.pid_file(c.name)) for c in COMPONENTS} == before
     # Session leaders only (the stack starts each component in its own session): a scheduler
-    # forks helpers with the same command line, some in process groups of their own.
+    # forks helpers with the same command line, some in process groups of their own. This
+    # stack's only: a developer's `make up` stack may run beside the tests.
+    scheduler_command = ["-m", "deploy_airflow_on_ecs_fargate.airflow_cli", "scheduler"]
     schedulers = [
         p
         for p in psutil.process_iter(["cmdline"])
-        if p.info["cmdline"] and p.info["cmdline"][1:4] == ["-m", "airflow", "scheduler"] and os.getsid(p.pid) == p.pid
+        if p.info["cmdline"]
+        and p.info["cmdline"][1:4] == scheduler_command
+        and os.getsid(p.pid) == p.pid
+        and p.environ().get("AIRFLOW_HOME") == str(paths.airflow_home)
     ]
     assert len(schedulers) == 1
+
+
+def listening_sockets(paths: StackPaths) -> dict[str, list[str]]:
+    """Every listening TCP socket of the stack's processes, by part, read from the system."""
+    groups = {c.name: running_pid(paths.pid_file(c.name)) for c in COMPONENTS}
+    groups["sqs"] = running_pid(paths.pid_file("sqs"))
+    processes = {name: group_members(pgid) for name, pgid in groups.items() if pgid}
+    processes["postgres"] = [psutil.Process(pid) for pid in [postgres.server_pid(paths.pgdata)] if pid]
+    found: dict[str, list[str]] = {}
+    for name, members in processes.items():
+        for process in members:
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN:
+                    found.setdefault(name, []).append(f"{connection.laddr.ip}:{connection.laddr.port}")
+    return found
+
+
+def test_nothing_listens_beyond_loopback(stack):
+    paths, environment, _ = stack
+    sockets = listening_sockets(paths)
+    # Every server the contract names is up, and found on the port the environment gave it.
+    expected = {c.name: {p.resolve(environment) for p in c.ports} for c in COMPONENTS if c.ports}
+    for name, ports in expected.items():
+        assert ports <= {int(address.rsplit(":", 1)[1]) for address in sockets.get(name, [])}, (name, sockets)
+    exposed = [
+        f"{name} {address}"
+        for name, addresses in sockets.items()
+        for address in addresses
+        if not address.startswith("127.")
+    ]
+    assert exposed == []
 
 
 @pytest.mark.parametrize(
@@ -179,7 +221,7 @@ def test_a_worker_killed_mid_task_loses_nothing(stack, api):
     # The whole container dies at once: main process, pool and the task's own processes.
     os.killpg(worker, signal.SIGKILL)
     restarted = local_stack("up", environment)
-    assert restarted.returncode == 0 and "worker      healthy" in restarted.stdout
+    assert restarted.returncode == 0 and line("worker", "healthy") in restarted.stdout
     assert api.wait_for_run(dag_id, run_id, timeout=240) == "success"
     task = api.task_instance(dag_id, run_id, task_id)
     assert task["try_number"] >= 2, "the killed try cannot have succeeded: a new try must have run"

@@ -77,7 +77,7 @@ def job_table(postgres_port, valid_environment):
             cursor.execute(
                 "INSERT INTO job (job_type, state, hostname, latest_heartbeat) "
                 "VALUES (%s, %s, %s, now() - make_interval(secs => %s))",
-                (job_type, state, hostname or health.this_hostname(), age_seconds),
+                (job_type, state, hostname or health.this_hostname(valid_environment), age_seconds),
             )
 
     yield add
@@ -119,3 +119,28 @@ def test_command_line_exit_codes(tmp_path, monkeypatch, capsys):
     (tmp_path / "beat").touch()
     assert health.main(["worker"]) == 0
     assert capsys.readouterr().out.startswith("healthy: worker heartbeat")
+
+
+def test_a_component_bound_to_one_address_records_it_as_its_host(job_table, valid_environment):
+    # The local stack binds 127.0.0.1; Airflow then records that address (settings.py), and the
+    # job-heartbeat check must look for the same name.
+    valid_environment["AIRFLOW_LISTEN_ADDRESS"] = "127.0.0.1"
+    assert health.this_hostname(valid_environment) == "127.0.0.1"
+    job_table("TriggererJob", 1, hostname="127.0.0.1")
+    assert "TriggererJob on 127.0.0.1 heartbeat" in health.check_job_heartbeat("triggerer", valid_environment)
+
+
+def test_http_checks_follow_the_port_and_listen_address_variables(http_server):
+    url, _ = http_server
+    port = url.split(":")[2].split("/")[0]
+    # The scheduler's health server moved by its Airflow option, bound to loopback only.
+    environment = {
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": port,
+        "AIRFLOW_LISTEN_ADDRESS": "127.0.0.1",
+    }
+    assert health.check("scheduler", environment) == f"http://127.0.0.1:{port}/health answered 200"
+    # Bound to every interface: checked through loopback.
+    environment["AIRFLOW_LISTEN_ADDRESS"] = "0.0.0.0"
+    assert health.check("scheduler", environment) == f"http://127.0.0.1:{port}/health answered 200"
+    with pytest.raises(health.Unhealthy, match="did not answer"):
+        health.check("scheduler", {"AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port())})

@@ -9,11 +9,14 @@ import psutil
 import pytest
 from moto.server import ThreadedMotoServer
 
+from deploy_airflow_on_ecs_fargate import contract
 from local_stack import broker
-from local_stack.environment import component_environment
+from local_stack.environment import ExposureError, api_url, check_exposure, component_environment
 from local_stack.paths import StackPaths
 from local_stack.preflight import PreflightError, ensure_port_free
 from local_stack.processes import running_pid, start_detached, stop_group
+from local_stack.settings import LocalSettings, LocalSettingsError
+from tests import wiring
 from tests.conftest import free_port
 
 # A parent that ignores SIGTERM's default (exits cleanly) and leaves a child behind.
@@ -26,6 +29,14 @@ PARENT_WITH_CHILD = (
 )
 
 
+def wait_for_text(path, text: str, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in (content := path.read_text()):
+        assert time.monotonic() < deadline, f"{path.name} did not show {text!r} within {timeout:.0f} s"
+        time.sleep(0.05)
+    return content
+
+
 def test_stop_group_leaves_no_orphan_behind(tmp_path):
     log, pid_file = tmp_path / "p.log", tmp_path / "p.pid"
     pid = start_detached(
@@ -35,10 +46,7 @@ def test_stop_group_leaves_no_orphan_behind(tmp_path):
         env={"PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
     )
-    deadline = time.monotonic() + 10
-    while not log.read_text().strip() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child = int(log.read_text().split()[0])
+    child = int(wait_for_text(log, "\n").split()[0])
     assert running_pid(pid_file) == pid
     assert stop_group(pid_file, timeout=5) == "stopped"
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
@@ -59,8 +67,7 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path):
         env={"PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
     )
-    while "ready" not in (tmp_path / "p.log").read_text():
-        time.sleep(0.05)
+    wait_for_text(tmp_path / "p.log", "ready")
     assert stop_group(pid_file, timeout=0.5) == "killed after 0 s"
 
 
@@ -130,8 +137,10 @@ def test_queue_is_created_with_the_workers_visibility_timeout(sqs_port):
 def test_component_environment_lets_the_user_override_but_never_the_sqs_endpoint(tmp_path):
     paths = StackPaths(tmp_path)
     paths.create()
+    settings = LocalSettings.from_environment({"LOCAL_STACK_HOME": str(tmp_path)})
     environment = component_environment(
         paths,
+        settings,
         {
             "AIRFLOW__CORE__DAGS_FOLDER": "/elsewhere/dags",
             "AIRFLOW_ADMIN_PASSWORD": "changed",
@@ -141,8 +150,55 @@ def test_component_environment_lets_the_user_override_but_never_the_sqs_endpoint
     )
     assert environment["AIRFLOW__CORE__DAGS_FOLDER"] == "/elsewhere/dags"
     assert environment["AIRFLOW_ADMIN_PASSWORD"] == "changed"
-    assert environment["AWS_ENDPOINT_URL_SQS"].startswith("http://127.0.0.1:")
+    assert environment["AWS_ENDPOINT_URL_SQS"] == f"http://127.0.0.1:{settings.sqs_port}"
     assert "AWS_PROFILE" not in environment
-    again = component_environment(paths, {})
+    again = component_environment(paths, settings, {})
     assert again["AIRFLOW_FERNET_SEED"] == environment["AIRFLOW_FERNET_SEED"], "secrets must survive restarts"
     assert len(again["AIRFLOW_FERNET_SEED"]) >= 32
+
+
+def test_the_stack_listens_on_loopback_unless_told_otherwise(tmp_path):
+    paths = StackPaths(tmp_path)
+    paths.create()
+    settings = LocalSettings.from_environment({})
+    environment = component_environment(paths, settings, {})
+    assert environment["AIRFLOW_LISTEN_ADDRESS"] == "127.0.0.1"
+    assert environment["AIRFLOW_API_SERVER_URL"] == api_url(environment) == "http://127.0.0.1:8080"
+    check_exposure(environment)  # loopback with the default password: fine
+    moved = component_environment(paths, settings, {"AIRFLOW__API__PORT": "8181"})
+    assert api_url(moved) == moved["AIRFLOW_API_SERVER_URL"] == "http://127.0.0.1:8181"
+
+
+def test_exposing_the_stack_needs_a_password_of_ones_own(tmp_path):
+    paths = StackPaths(tmp_path)
+    paths.create()
+    settings = LocalSettings.from_environment({})
+    exposed = component_environment(paths, settings, {"AIRFLOW_LISTEN_ADDRESS": "0.0.0.0"})
+    with pytest.raises(ExposureError) as error:
+        check_exposure(exposed)
+    message = str(error.value)
+    assert message.startswith("AIRFLOW_LISTEN_ADDRESS=0.0.0.0 makes the UI reachable from other machines")
+    assert "AIRFLOW_ADMIN_PASSWORD=" in message and "\n" not in message
+    check_exposure({**exposed, "AIRFLOW_ADMIN_PASSWORD": "a long passphrase of my own"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LOCAL_STACK_POSTGRES_PORT", "abc", "LOCAL_STACK_POSTGRES_PORT is not a TCP port: got 'abc'"),
+        ("LOCAL_STACK_SQS_PORT", "70000", "LOCAL_STACK_SQS_PORT is not a TCP port: got '70000'"),
+        ("LOCAL_STACK_WORKER_STOP_TIMEOUT", "soon", "LOCAL_STACK_WORKER_STOP_TIMEOUT is not a number of seconds"),
+    ],
+)
+def test_a_bad_local_setting_is_one_line(variable, value, message):
+    with pytest.raises(LocalSettingsError, match=f"^{message}"):
+        LocalSettings.from_environment({variable: value})
+
+
+@pytest.mark.parametrize("component", contract.COMPONENT_NAMES)
+def test_what_the_stack_gives_each_component_passes_the_runtime_checks(tmp_path, component):
+    paths = StackPaths(tmp_path)
+    paths.create()
+    # Only what the stack sets itself: the user's shell adds PATH, HOME and the like.
+    environment = component_environment(paths, LocalSettings.from_environment({}), {})
+    assert wiring.problems(component, environment) == []

@@ -110,3 +110,43 @@ def test_only_the_admin_step_syncs_fab_permissions(valid_environment):
     admin = load_settings("create-admin", valid_environment).airflow_environment(valid_environment)
     assert api["AIRFLOW__FAB__UPDATE_FAB_PERMS"] == "False"
     assert "AIRFLOW__FAB__UPDATE_FAB_PERMS" not in admin  # Airflow's default: True
+
+
+def test_one_listen_address_for_every_server_of_a_component(valid_environment):
+    everywhere = load_settings("scheduler", valid_environment).airflow_environment(valid_environment)
+    assert (
+        everywhere["AIRFLOW__API__HOST"]
+        == everywhere["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST"]
+        == "0.0.0.0"
+    )
+    assert "AIRFLOW__CORE__HOSTNAME_CALLABLE" not in everywhere  # Airflow's default: the host's name
+    valid_environment["AIRFLOW_LISTEN_ADDRESS"] = "127.0.0.1"
+    loopback = load_settings("scheduler", valid_environment).airflow_environment(valid_environment)
+    assert (
+        loopback["AIRFLOW__API__HOST"]
+        == loopback["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST"]
+        == "127.0.0.1"
+    )
+    # Peers fetch a running task's log from the recorded host name: it must be the bound address.
+    assert (
+        loopback["AIRFLOW__CORE__HOSTNAME_CALLABLE"]
+        == "deploy_airflow_on_ecs_fargate.listen_address.advertised_hostname"
+    )
+
+
+def test_the_contract_ports_are_explicit_and_can_be_moved(valid_environment):
+    environment = load_settings("worker", valid_environment).airflow_environment(valid_environment)
+    assert environment["AIRFLOW__API__PORT"] == "8080"
+    assert environment["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "8793"
+    valid_environment["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = "18793"
+    assert (
+        load_settings("worker", valid_environment).airflow_environment(valid_environment)[
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"
+        ]
+        == "18793"
+    )
+    valid_environment["AIRFLOW__API__PORT"] = "http"
+    with pytest.raises(
+        ConfigurationError, match=r"^AIRFLOW__API__PORT is not a TCP port: got 'http', expected 1 to 65535$"
+    ):
+        load_settings("worker", valid_environment)

@@ -77,7 +77,7 @@ def is_complete(event: dict, context: object = None) -> dict:
     task = tasks[0]
     if task.get("lastStatus") != "STOPPED":
         return {"IsComplete": False}
-    container = next((c for c in task.get("containers", []) if c["name"] == props["ContainerName"]), {})
+    container: dict = next((c for c in task.get("containers", []) if c["name"] == props["ContainerName"]), {})
     exit_code = container.get("exitCode")
     if exit_code != 0:
         raise RuntimeError(

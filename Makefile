@@ -18,8 +18,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 $(UV):
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
-	  echo "error: $(PYTHON) is missing or older than Python 3.11: install 3.11 or 3.12, or run make with PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null || { \
+	  echo "error: $(PYTHON) is missing or not Python 3.11 or 3.12 (pyproject.toml's requires-python): install one, or run make with PYTHON=/path/to/python3.11"; exit 1; }
 	@$(PYTHON) -m venv $(TOOLS) >/dev/null 2>&1 || { rm -rf $(TOOLS); \
 	  echo "error: '$(PYTHON) -m venv' does not work: on Debian or Ubuntu install it with 'sudo apt-get install python3-venv'"; exit 1; }
 	@$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"

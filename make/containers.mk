@@ -1,5 +1,6 @@
 # Container images and docker compose (issue 4). Included by the top Makefile.
-# podman keeps its images under .cache/containers/ (gitignored); see build/podman_image.py.
+# podman keeps its images under .cache/containers/ (gitignored). build/podman_image.py is the command
+# line; build/images/ holds its steps. build and smoke need only the system python3 (no venv).
 
 IMAGE ?= localhost/deploy-airflow-on-ecs-fargate:dev
 REQUIREMENTS_TXT := build/requirements/requirements.txt
@@ -17,7 +18,7 @@ image: ## build the production image with podman (IMAGE=name:tag)
 image-smoke: ## build the production image, run its health and airflow version, check its size
 	@$(PYTHON) build/podman_image.py smoke --image $(IMAGE) $(IMAGE_SMOKE_ARGS)
 
-compose-smoke: install ## image-smoke, then run docker-compose.yml's services in a podman pod and one DAG
+compose-smoke: install ## image-smoke, then docker-compose.yml's services in a podman pod (PostgreSQL 18), one DAG run
 	@$(PYTHON) build/podman_image.py stack --image $(IMAGE) $(IMAGE_SMOKE_ARGS)
 
 compose-check: install ## validate docker-compose.yml (no Docker engine needed)

@@ -9,7 +9,7 @@ from constructs import Construct
 
 # CloudWatch's retention periods by day count, named explicitly (LOG_RETENTION_DAYS in settings.py
 # lists the same counts; a test checks the two agree).
-_RETENTION = {
+RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
     3: logs.RetentionDays.THREE_DAYS,
     5: logs.RetentionDays.FIVE_DAYS,
@@ -37,7 +37,7 @@ _RETENTION = {
 
 def retention(days: int) -> logs.RetentionDays:
     """The RetentionDays member for a day count validated by the settings."""
-    return _RETENTION[days]
+    return RETENTION_BY_DAYS[days]
 
 
 def private_log_bucket(scope: Construct, id: str, *, expire_after_days: int) -> s3.Bucket:

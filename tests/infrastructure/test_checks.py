@@ -5,25 +5,34 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from cfnlint.api import ManualArgs, lint_file
 
-from tests.infrastructure.templates import DEPLOYMENTS
+from tests.infrastructure.templates import DEPLOYMENTS, INFRASTRUCTURE
 
-# cfn-lint warnings we accept, with the reason.
-ACCEPTED_WARNINGS: dict[str, str] = {
-    "W3010": "Subnet AZs come from cdk.context.json, where CDK records the account's AZ lookup: "
-    "pinning them keeps subnets from moving when AWS adds an AZ (Fn::GetAZs would not).",
-    "W3005": "CDK writes an explicit DependsOn next to a Ref when a construct dependency is declared "
-    "(migration after network and cluster, service after its target group): redundant, harmless.",
-}
+CFN_LINT_CONFIG = INFRASTRUCTURE / ".cfnlintrc.yaml"
+
+
+def cfn_lint_config() -> dict:
+    """The one list of accepted warnings, shared with `make lint-templates`."""
+    return yaml.safe_load(CFN_LINT_CONFIG.read_text())
+
+
+def test_every_accepted_cfn_lint_warning_has_its_reason_above_it():
+    lines = CFN_LINT_CONFIG.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if line.strip().startswith("- W"):
+            assert lines[number - 1].strip().startswith("#"), f"{line.strip()} has no reason on the line above"
+    assert cfn_lint_config()["ignore_checks"]
 
 
 def test_cfn_lint_finds_no_errors_and_no_unexplained_warnings(template_files):
     assert len(template_files) == 2 * len(DEPLOYMENTS)
+    config = cfn_lint_config()
     problems = []
     for path in template_files:
-        for match in lint_file(Path(path), ManualArgs(regions=["us-east-1"])):
-            if match.rule.id.startswith("I") or match.rule.id in ACCEPTED_WARNINGS:
+        for match in lint_file(Path(path), ManualArgs(regions=config["regions"])):
+            if match.rule.id.startswith("I") or match.rule.id in config["ignore_checks"]:
                 continue
             problems.append(f"{path.name}: {match.rule.id} {match.message} ({match.path_string})")
     assert problems == []

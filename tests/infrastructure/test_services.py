@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from deploy_airflow_on_ecs_fargate import contract
 from tests.infrastructure.templates import container, resources
 
-SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer", "worker")
-ENTRY_POINT = ["python", "-m", "deploy_airflow_on_ecs_fargate"]
+SERVICES = contract.LONG_RUNNING_NAMES
+ENTRY_POINT = list(contract.ENTRYPOINT)
 
 
 def service_of(template: dict, component: str) -> dict:
@@ -22,7 +23,11 @@ def test_container_runs_the_contract_command_with_its_health_check(raw_templates
     definition = container(raw_templates["dev"], component)
     assert definition["EntryPoint"] + definition["Command"] == [*ENTRY_POINT, component]
     health = definition["HealthCheck"]
-    assert health["Command"] == ["CMD", "python", "-m", "deploy_airflow_on_ecs_fargate.health", component]
+    assert health["Command"] == ["CMD", *contract.HEALTH_COMMAND, component]
+    assert definition["StopTimeout"] == contract.component(component).stop_timeout_seconds
+    assert sorted(mapping["ContainerPort"] for mapping in definition.get("PortMappings", [])) == sorted(
+        port.number for port in contract.component(component).ports
+    )
     # The health command answers within 5 s; the interval must exceed the timeout.
     assert 5 < health["Timeout"] < health["Interval"]
     assert definition["LinuxParameters"]["InitProcessEnabled"] is True

@@ -153,3 +153,16 @@ def test_the_app_prints_one_line_and_exits_2_on_a_bad_setting(monkeypatch, capsy
     monkeypatch.setenv("AIRFLOW_ECS_SETTINGS", "egress=nat")
     assert app.main() == 2
     assert capsys.readouterr().err == "error: egress: 'nat' is not allowed; expected one of: public, private\n"
+
+
+def test_every_allowed_log_retention_has_its_cdk_member():
+    from aws_cdk import aws_logs as logs
+
+    from airflow_ecs.common import RETENTION_BY_DAYS
+    from airflow_ecs.settings import LOG_RETENTION_DAYS
+
+    assert tuple(RETENTION_BY_DAYS) == LOG_RETENTION_DAYS
+    assert (
+        RETENTION_BY_DAYS[30] == logs.RetentionDays.ONE_MONTH
+        and RETENTION_BY_DAYS[3653] == logs.RetentionDays.TEN_YEARS
+    )

@@ -44,3 +44,42 @@ def test_two_concurrent_migrations_both_succeed_on_an_empty_database(postgres_po
         assert cursor.fetchone() == (1,)
         cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'dag_run'")
         assert cursor.fetchone() == (1,)
+
+
+def test_an_admin_user_that_cannot_be_created_is_one_line(postgres_port, valid_environment, tmp_path):
+    # FAB refuses a second user with the same e-mail: the step must say so in one line, exit 1.
+    admin = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS admin_twice")
+        cursor.execute("CREATE DATABASE admin_twice OWNER airflow")
+    valid_environment.update(
+        AIRFLOW_DB_HOST="127.0.0.1",
+        AIRFLOW_DB_PORT=str(postgres_port),
+        AIRFLOW_DB_PASSWORD="airflow",
+        AIRFLOW_DB_NAME="admin_twice",
+        AIRFLOW_HOME=str(tmp_path),
+        AIRFLOW_ADMIN_PASSWORD="secret-admin",
+        AIRFLOW_ADMIN_EMAIL="ops@example.com",
+        PATH="/usr/bin:/bin",
+    )
+
+    def create_admin(username: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "deploy_airflow_on_ecs_fargate", "create-admin"],
+            env={**valid_environment, "AIRFLOW_ADMIN_USERNAME": username},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    first = create_admin("admin")
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = create_admin("second-admin")
+    assert second.returncode == 1
+    assert "Traceback" not in second.stderr
+    assert second.stderr.strip().splitlines()[-1] == (
+        "deploy_airflow_on_ecs_fargate: error: could not create admin user 'second-admin': is the e-mail "
+        "'ops@example.com' taken by another user? Set AIRFLOW_ADMIN_EMAIL to another address"
+    )

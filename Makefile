@@ -10,6 +10,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
+# The operator CLI (airflow_ecs_cli/): the local stack's targets below and the deploy targets in make/.
+AIRFLOW_ECS := $(VENV)/bin/airflow-ecs
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
@@ -37,21 +39,28 @@ lock: $(UV) ## re-resolve uv.lock after editing pyproject.toml
 	$(UV) lock
 
 up: install ## start the local stack (PostgreSQL, SQS, all Airflow components)
-	@$(VENV_PY) -m local_stack up
+	@$(AIRFLOW_ECS) local up
 
 down: install ## stop the local stack (running tasks finish first)
-	@$(VENV_PY) -m local_stack down
+	@$(AIRFLOW_ECS) local down
 
 status: install ## show each local component and its health
-	@$(VENV_PY) -m local_stack status
+	@$(AIRFLOW_ECS) local status
 
 logs: install ## follow the local stack's logs (COMPONENT=scheduler for one)
-	@$(VENV_PY) -m local_stack logs $(COMPONENT)
+	@$(AIRFLOW_ECS) local logs $(COMPONENT)
+
+run: install ## run an Airflow CLI command against the local stack (CMD='dags list')
+	@test -n "$(CMD)" || { echo "error: CMD is not set: the Airflow command to run, e.g. make run CMD='dags list'"; exit 2; }
+	@$(AIRFLOW_ECS) local run -- $(CMD)
 
 test: install lint ## install and run the whole test suite, after the lint and type gate
 	@$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: install ## the fast tests only: no local stack, no CDK synth, no containers (about 30 s)
+test-faults: install ## every fault scenario on a local stack with its own timeouts, and the recovery figures (about 5 min)
+	@FAULT_TESTS_PROFILE=measured $(VENV_PY) -m pytest tests/integration/test_faults.py $(PYTEST_ARGS)
+
+test-unit: install ## the fast tests only: no local stack, no CDK synth, no containers (about 1.5 min)
 	@$(VENV_PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # The configuration of both tools is in pyproject.toml.
@@ -71,4 +80,4 @@ benchmark: install ## measure trigger-to-success latency on the local stack
 # Targets of the infrastructure and container images live beside their own concern.
 -include make/*.mk
 
-.PHONY: help install lock up down status logs test test-unit lint format docs benchmark
+.PHONY: help install lock up down status logs run test test-faults test-unit lint format docs benchmark

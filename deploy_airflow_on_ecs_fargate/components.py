@@ -1,4 +1,5 @@
-"""How each component starts: the Airflow command a component name stands for (contract.py)."""
+"""How each component starts: the Airflow command (or the runtime's own module) a component name
+stands for (contract.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def command_for(settings: Settings, extra_args: list[str]) -> list[str]:
     if settings.component == "airflow":
         return airflow_command(*extra_args)
     spec = contract.component(settings.component)
+    if spec.module:
+        return [sys.executable, "-m", spec.module, *extra_args]
     if not spec.airflow_command:
         raise ValueError(f"{settings.component} has no single command")
     arguments = list(spec.airflow_command)

@@ -36,6 +36,17 @@ HEALTH_INTERVAL_SECONDS = 30
 HEALTH_RETRIES = 3
 HEALTH_START_PERIOD_SECONDS = 120
 
+# A worker with a free slot is unhealthy when SQS has not answered its consumer's poll for
+# AIRFLOW_SQS_WAIT_TIME_SECONDS plus this margin. A healthy consumer gets an answer at least once per
+# long poll (SQS answers an empty queue after the wait time); the margin absorbs a slow answer on a
+# loaded host and a few seconds of broker trouble (kombu's 599 on a reset connection, an emulator
+# restart) without a restart. With ECS's 3 retries 30 s apart, a dead consumer is replaced about
+# 1.5 to 2.5 minutes after its last answer (docs/decisions/0040-health-checks-that-check-the-work.md).
+WORKER_POLL_MARGIN_SECONDS = 30
+
+# The demand publisher is unhealthy when its last successful publish is this many periods old.
+DEMAND_STALE_PERIODS = 6
+
 # Fargate gives a container at most this long between SIGTERM and SIGKILL.
 FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120
 # What ECS and compose give when nothing is set.
@@ -82,7 +93,8 @@ class HealthCheck:
     """How `python -m deploy_airflow_on_ecs_fargate.health <component>` decides.
 
     probe: `http` (a local endpoint answers 200), `job-heartbeat` (this host's row in Airflow's
-    job table has a recent heartbeat) or `worker-heartbeat` (the Celery consumer's file is fresh).
+    job table has a recent heartbeat) or `worker-heartbeat` (the file the Celery consumer rewrites
+    says SQS answered its poll recently).
     """
 
     probe: str
@@ -99,8 +111,12 @@ class Component:
     name: str
     summary: str
     long_running: bool
-    # The Airflow CLI command a long-running component replaces the entrypoint with.
+    # The Airflow CLI command a long-running component replaces the entrypoint with, or, for a
+    # component of this runtime's own, the module run as `python -m MODULE`.
     airflow_command: tuple[str, ...] = ()
+    module: str = ""
+    # On ECS, a container in that component's task instead of a service of its own.
+    runs_beside: str = ""
     # Loads the Celery executor, whose configuration reads the SQS settings at import.
     needs_broker: bool = False
     health: HealthCheck | None = None
@@ -127,7 +143,8 @@ COMPONENTS: tuple[Component, ...] = (
         needs_broker=True,
         health=HealthCheck(
             "http",
-            "its health server answers 200 (it checks the scheduler job's heartbeat)",
+            "its health server answers 200: the scheduler job's heartbeat, written through its own "
+            "database connection, is under 30 s old",
             SCHEDULER_HEALTH_PORT,
             SCHEDULER_HEALTH_PATH,
         ),
@@ -140,7 +157,11 @@ COMPONENTS: tuple[Component, ...] = (
         long_running=True,
         airflow_command=("dag-processor",),
         needs_broker=True,
-        health=HealthCheck("job-heartbeat", "its job row on this host has a heartbeat", job_type="DagProcessorJob"),
+        health=HealthCheck(
+            "job-heartbeat",
+            "its job row on this host has a heartbeat under 30 s old (written through its own database connection)",
+            job_type="DagProcessorJob",
+        ),
     ),
     Component(
         "triggerer",
@@ -148,7 +169,11 @@ COMPONENTS: tuple[Component, ...] = (
         long_running=True,
         airflow_command=("triggerer",),
         needs_broker=True,
-        health=HealthCheck("job-heartbeat", "its job row on this host has a heartbeat", job_type="TriggererJob"),
+        health=HealthCheck(
+            "job-heartbeat",
+            "its job row on this host has a heartbeat under 30 s old (written through its own database connection)",
+            job_type="TriggererJob",
+        ),
         ports=(TRIGGERER_LOG_SERVER_PORT,),
         stop_timeout_seconds=60,
     ),
@@ -158,10 +183,27 @@ COMPONENTS: tuple[Component, ...] = (
         long_running=True,
         airflow_command=("celery", "worker"),
         needs_broker=True,
-        health=HealthCheck("worker-heartbeat", "the heartbeat file its Celery consumer touches is fresh"),
+        health=HealthCheck(
+            "worker-heartbeat",
+            "its Celery consumer's heartbeat file is under 30 s old and says SQS answered a poll within "
+            f"`AIRFLOW_SQS_WAIT_TIME_SECONDS` + {WORKER_POLL_MARGIN_SECONDS} s (or every slot is busy); "
+            "in a warm shutdown it reports draining",
+        ),
         ports=(WORKER_LOG_SERVER_PORT,),
         # Celery's warm shutdown finishes running tasks: as long as Fargate allows.
         stop_timeout_seconds=FARGATE_MAX_STOP_TIMEOUT_SECONDS,
+    ),
+    Component(
+        "worker-demand",
+        "counts queued and running task instances and publishes the workers they need (worker autoscaling)",
+        long_running=True,
+        module=f"{PACKAGE}.worker_demand",
+        needs_broker=True,  # its queues are the workers' queues (AIRFLOW_SQS_QUEUES)
+        health=HealthCheck(
+            "demand-heartbeat",
+            f"its heartbeat file says its loop went round within {DEMAND_STALE_PERIODS} periods",
+        ),
+        runs_beside="scheduler",
     ),
     Component(
         "migrate",
@@ -179,6 +221,9 @@ COMPONENTS_BY_NAME: Mapping[str, Component] = MappingProxyType({c.name: c for c 
 COMPONENT_NAMES = tuple(COMPONENTS_BY_NAME)
 LONG_RUNNING = tuple(c for c in COMPONENTS if c.long_running)
 LONG_RUNNING_NAMES = tuple(c.name for c in LONG_RUNNING)
+# Long-running components with an ECS service of their own (the others run beside one).
+SERVICES = tuple(c for c in LONG_RUNNING if not c.runs_beside)
+SERVICE_NAMES = tuple(c.name for c in SERVICES)
 BROKER_COMPONENT_NAMES = tuple(c.name for c in COMPONENTS if c.needs_broker)
 ADMIN_STEPS = ("create-admin", "init")
 
@@ -350,7 +395,8 @@ ADMIN_EMAIL = Variable(
 )
 WORKER_HEARTBEAT_FILE = Variable(
     "AIRFLOW_WORKER_HEARTBEAT_FILE",
-    "file the worker's Celery consumer touches every 5 s; its age is the worker's health",
+    "file the worker's Celery consumer rewrites every 5 s: when SQS last answered its poll, and whether it "
+    "is draining; the worker's health check reads it",
     default="/tmp/airflow-worker-heartbeat",
     example="/tmp/airflow-worker-heartbeat",
 )
@@ -375,6 +421,45 @@ AWS_SECRET_ACCESS_KEY = Variable(
 )
 PYTHONUNBUFFERED = Variable(
     "PYTHONUNBUFFERED", "log lines reach the log driver at once (set by the images)", example="1"
+)
+METRIC_NAMESPACE = Variable(
+    "AIRFLOW_METRIC_NAMESPACE",
+    "CloudWatch namespace of the deployment's own metrics (the scheduler's task may publish there only)",
+    required_by=("worker-demand",),
+    example="Airflow/airflow-dev",
+)
+AWS_ENDPOINT_URL_CLOUDWATCH = Variable(
+    "AWS_ENDPOINT_URL_CLOUDWATCH", "only for an emulator (the local stack)", example="http://127.0.0.1:9324"
+)
+WORKER_MAX_COUNT = Variable(
+    "AIRFLOW_WORKER_MAX_COUNT",
+    "most workers autoscaling runs: the demand metric never asks for more",
+    default="4",
+    example="4",
+    minimum=1,
+    maximum=100,
+)
+WORKER_SCALE_IN_AFTER_SECONDS = Variable(
+    "AIRFLOW_WORKER_SCALE_IN_AFTER_SECONDS",
+    "the demand metric holds its highest value this long, so workers are removed only after demand stayed lower",
+    default="300",
+    example="300",
+    minimum=60,
+    maximum=3600,
+)
+WORKER_DEMAND_PERIOD_SECONDS = Variable(
+    "AIRFLOW_WORKER_DEMAND_PERIOD_SECONDS",
+    "seconds between two publications of the demand metric (the alarms evaluate every 10 s)",
+    default="10",
+    example="10",
+    minimum=1,
+    maximum=60,
+)
+WORKER_DEMAND_HEARTBEAT_FILE = Variable(
+    "AIRFLOW_WORKER_DEMAND_HEARTBEAT_FILE",
+    "file the demand publisher rewrites after each publication; its health",
+    default="/tmp/airflow-worker-demand-heartbeat",
+    example="/tmp/airflow-worker-demand-heartbeat",
 )
 
 VARIABLES: tuple[Variable, ...] = (
@@ -407,7 +492,16 @@ VARIABLES: tuple[Variable, ...] = (
     AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY,
     PYTHONUNBUFFERED,
+    METRIC_NAMESPACE,
+    AWS_ENDPOINT_URL_CLOUDWATCH,
+    WORKER_MAX_COUNT,
+    WORKER_SCALE_IN_AFTER_SECONDS,
+    WORKER_DEMAND_PERIOD_SECONDS,
+    WORKER_DEMAND_HEARTBEAT_FILE,
 )
+# Airflow's own default for [celery] worker_concurrency, used by the demand publisher when the
+# option is not set (the CDK app sets it for workers and publisher alike).
+AIRFLOW_DEFAULT_WORKER_CONCURRENCY = 16
 VARIABLES_BY_NAME: Mapping[str, Variable] = MappingProxyType({v.name: v for v in VARIABLES})
 SECRET_NAMES = tuple(v.name for v in VARIABLES if v.secret)
 SET_BY_ECS = tuple(v for v in VARIABLES if v.set_by_ecs)

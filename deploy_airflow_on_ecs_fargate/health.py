@@ -6,13 +6,19 @@ cheap enough for ECS container health checks every 30 s.
 
 Which probe each component gets is in its catalogue entry (contract.py): an HTTP endpoint of its
 own, its job row's heartbeat in the metadata database (what ``airflow jobs check --local`` does,
-without its seconds of start-up), or the file a worker's Celery consumer touches from its event
+without its seconds of start-up), or the file a worker's Celery consumer rewrites from its event
 loop (``celery inspect ping`` cannot work on SQS; see worker_heartbeat).
+
+Each check looks at the work, not at a process: the scheduler's endpoint and the job-heartbeat
+probe read a heartbeat the component writes through its own database connection (a dead connection
+stops it within seconds), and fail outright when the database does not answer; the worker's
+heartbeat says when SQS last answered its consumer's poll.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -22,7 +28,13 @@ import urllib.request
 from collections.abc import Mapping
 
 from deploy_airflow_on_ecs_fargate import contract
-from deploy_airflow_on_ecs_fargate.settings import ConfigurationError, load_settings, worker_heartbeat_path
+from deploy_airflow_on_ecs_fargate.settings import (
+    ConfigurationError,
+    load_demand_settings,
+    load_settings,
+    worker_heartbeat_path,
+    worker_poll_bound_seconds,
+)
 
 # A component is unhealthy when its last heartbeat is older than this (Airflow's own thresholds
 # for the scheduler, triggerer and dag-processor are 30 s by default).
@@ -33,6 +45,11 @@ DB_TIMEOUT_SECONDS = 3
 
 class Unhealthy(Exception):
     """The component is not healthy; the message says why in one line."""
+
+
+class Draining(Unhealthy):
+    """A worker in its warm shutdown: no new tasks, its running tasks finish, then it exits.
+    Unhealthy (it takes no work), but a supervisor waits for the exit instead of restarting it."""
 
 
 def check_http(url: str) -> str:
@@ -99,14 +116,44 @@ def check_job_heartbeat(component: str, environ: Mapping[str, str]) -> str:
 
 
 def check_worker_heartbeat(environ: Mapping[str, str]) -> str:
+    """Healthy when the consumer's event loop rewrote the file within 30 s and SQS answered one of
+    its polls within the contract's bound (or every slot is busy: a full worker does not poll)."""
     path = worker_heartbeat_path(environ)
     try:
         age = time.time() - path.stat().st_mtime
+        beat = json.loads(path.read_text())
     except FileNotFoundError:
         raise Unhealthy(f"no worker heartbeat file {path}: the worker's consumer is not running") from None
+    except (OSError, ValueError) as error:
+        raise Unhealthy(
+            f"worker heartbeat {path} is unreadable ({error}): the worker writes it, nothing else may"
+        ) from None
+    now = time.time()
+    if beat.get("phase") == "draining":
+        if not _alive(beat.get("pid")):
+            raise Unhealthy(f"the worker that was draining (pid {beat.get('pid')}) has exited")
+        since = now - float(beat.get("draining_since") or now)
+        raise Draining(f"warm shutdown for {since:.0f} s: takes no new tasks, running tasks finish first")
     if age > HEARTBEAT_THRESHOLD_SECONDS:
-        raise Unhealthy(f"worker heartbeat {path} is {age:.0f} s old: the consumer loop is stuck or gone")
-    return f"worker heartbeat {age:.1f} s ago"
+        raise Unhealthy(f"worker heartbeat {path} is {age:.0f} s old: the consumer's event loop is stuck or gone")
+    bound = worker_poll_bound_seconds(environ)
+    silent = now - float(beat.get("answered_at") or 0)
+    if silent > bound:
+        reason = beat.get("error") or "no poll finished"
+        raise Unhealthy(f"SQS has not answered the consumer's polls for {silent:.0f} s (bound {bound} s): {reason}")
+    if beat.get("busy"):
+        return "every worker slot is busy (the consumer polls again when one frees)"
+    return f"SQS answered the consumer's poll {silent:.1f} s ago"
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def local_url(environ: Mapping[str, str], port: contract.Port, path: str) -> str:
@@ -115,6 +162,29 @@ def local_url(environ: Mapping[str, str], port: contract.Port, path: str) -> str
     host = contract.local_address(listen)
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{port.resolve(environ)}{path}"
+
+
+def check_demand_heartbeat(environ: Mapping[str, str]) -> str:
+    """The demand publisher's loop went round within its allowed number of periods.
+
+    A round that could not publish (the database or CloudWatch down) still counts: restarting the
+    publisher, or on ECS the scheduler's whole task it runs in, would not bring them back. The
+    failure is in the line (and the logs) for a person to see."""
+    settings = load_demand_settings(environ)
+    path = settings.heartbeat_file
+    try:
+        beat = json.loads(path.read_text())
+        age = time.time() - float(beat["round_at"])
+    except FileNotFoundError:
+        raise Unhealthy(f"no demand heartbeat file {path}: the publisher has not gone round yet") from None
+    except (ValueError, KeyError, TypeError):
+        raise Unhealthy(f"demand heartbeat file {path} is unreadable") from None
+    limit = contract.DEMAND_STALE_PERIODS * settings.period
+    if age > limit:
+        raise Unhealthy(f"the publisher's last round was {age:.0f} s ago (more than {limit} s): it is stuck")
+    if beat.get("error"):
+        return f"running, but its last round failed: {beat['error']}"
+    return f"published WorkersNeeded={beat.get('value')} {age:.1f} s ago"
 
 
 def check(component: str, environ: Mapping[str, str]) -> str:
@@ -130,6 +200,8 @@ def check(component: str, environ: Mapping[str, str]) -> str:
             return check_job_heartbeat(component, environ)
         case "worker-heartbeat":
             return check_worker_heartbeat(environ)
+        case "demand-heartbeat":
+            return check_demand_heartbeat(environ)
     raise ValueError(f"{component}: unknown probe {spec.probe!r}")
 
 

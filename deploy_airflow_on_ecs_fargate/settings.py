@@ -31,6 +31,30 @@ FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthM
 # logs from it. With the servers bound to one address, that address is the name (listen_address).
 LISTEN_ADDRESS_HOSTNAME_CALLABLE = "deploy_airflow_on_ecs_fargate.listen_address.advertised_hostname"
 
+# How Airflow rides out an outage of its database or broker, and how long it waits before it gives
+# up on a task. Chosen for production: an RDS Multi-AZ failover refuses connections for 1-2 minutes,
+# Fargate Spot gives SIGTERM and 2 minutes. The local stack shortens the heartbeat timeout
+# (local_stack/environment.py). Trade-offs: docs/decisions/0042-recovery-timeouts.md.
+RECOVERY_DEFAULTS: dict[str, str] = {
+    # A worker's calls to the execution API (task start, heartbeat, final state): 15 attempts 2 to 30 s
+    # apart, about 2.75 minutes on average (Airflow's 5 attempts from 1 s: about 10 s), so a task that
+    # starts, runs or ends during a failover is neither failed nor left unrecorded for it.
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "15",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN": "2",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "30",
+    # A running task whose heartbeat is older than this is failed, then retried: its worker is gone.
+    # It must outlast a failover plus one retry gap of the heartbeat, or live tasks get failed.
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "300",
+    # A task queued this long without starting is sent again (twice, then failed): the backstop for
+    # a message lost with a dead worker's open long poll. It must outlast a queue that is long
+    # because every worker is busy, or waiting tasks get sent again and finally failed.
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+    # A send that times out while SQS does not answer (celery_config.PUBLISH_RETRY_POLICY) is tried
+    # again on the executor's next loops (2.5 s apart measured locally: about 5 minutes in all)
+    # instead of failing the task.
+    "AIRFLOW__CELERY__TASK_PUBLISH_MAX_RETRIES": "120",
+}
+
 # Defaults every component starts with. Any AIRFLOW__* variable the user sets wins, so the
 # standard Airflow way of changing a setting keeps working everywhere.
 AIRFLOW_DEFAULTS: dict[str, str] = {
@@ -47,6 +71,7 @@ AIRFLOW_DEFAULTS: dict[str, str] = {
     # The scheduler's loop sleeps this long when it found nothing to do (Airflow's default: 1 s).
     # It bounds trigger-to-queued latency; costs only metadata-DB queries, no SQS requests.
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+    **RECOVERY_DEFAULTS,
 }
 
 # Per-component defaults, applied on top of AIRFLOW_DEFAULTS (the user's AIRFLOW__* still win).
@@ -72,6 +97,18 @@ class BrokerSettings:
 
 
 @dataclass(frozen=True)
+class DemandSettings:
+    """The worker-demand publisher: where it publishes and the arithmetic's parameters."""
+
+    namespace: str
+    concurrency: int
+    max_workers: int
+    scale_in_after: int
+    period: int
+    heartbeat_file: Path
+
+
+@dataclass(frozen=True)
 class Settings:
     component: str
     database_url: str
@@ -85,6 +122,7 @@ class Settings:
     admin_email: str
     db_wait_seconds: int
     listen_address: str
+    demand: DemandSettings | None = None
 
     def airflow_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The environment to start Airflow with: ``environ`` plus derived values and defaults."""
@@ -138,6 +176,25 @@ def load_settings(component: str, environ: Mapping[str, str] | None = None) -> S
         admin_email=_text(env, contract.ADMIN_EMAIL),
         db_wait_seconds=_int(env, contract.DB_WAIT_SECONDS),
         listen_address=_text(env, contract.LISTEN_ADDRESS),
+        demand=load_demand_settings(env) if component == "worker-demand" else None,
+    )
+
+
+def load_demand_settings(environ: Mapping[str, str] | None = None) -> DemandSettings:
+    """Validate the demand publisher's settings; raise ConfigurationError on the first problem."""
+    env = os.environ if environ is None else environ
+    raw_concurrency = env.get("AIRFLOW__CELERY__WORKER_CONCURRENCY", "").strip()
+    if raw_concurrency and not (raw_concurrency.isdigit() and int(raw_concurrency) >= 1):
+        raise ConfigurationError(
+            f"AIRFLOW__CELERY__WORKER_CONCURRENCY is not a slot count: got {raw_concurrency!r}, expected 1 or more"
+        )
+    return DemandSettings(
+        namespace=_required(env, contract.METRIC_NAMESPACE, "the CloudWatch namespace, e.g. Airflow/airflow-dev"),
+        concurrency=int(raw_concurrency or contract.AIRFLOW_DEFAULT_WORKER_CONCURRENCY),
+        max_workers=_int(env, contract.WORKER_MAX_COUNT),
+        scale_in_after=_int(env, contract.WORKER_SCALE_IN_AFTER_SECONDS),
+        period=_int(env, contract.WORKER_DEMAND_PERIOD_SECONDS),
+        heartbeat_file=Path(_text(env, contract.WORKER_DEMAND_HEARTBEAT_FILE)),
     )
 
 
@@ -153,9 +210,15 @@ def load_broker_settings(environ: Mapping[str, str] | None = None) -> BrokerSett
 
 
 def worker_heartbeat_path(environ: Mapping[str, str] | None = None) -> Path:
-    """The file the worker's consumer touches and its health check reads."""
+    """The file the worker's consumer rewrites and its health check reads."""
     env = os.environ if environ is None else environ
     return Path(_text(env, contract.WORKER_HEARTBEAT_FILE))
+
+
+def worker_poll_bound_seconds(environ: Mapping[str, str] | None = None) -> int:
+    """How long a worker with a free slot may go without an answer from SQS and stay healthy."""
+    env = os.environ if environ is None else environ
+    return _int(env, contract.SQS_WAIT_TIME_SECONDS) + contract.WORKER_POLL_MARGIN_SECONDS
 
 
 def fernet_key_from_seed(seed: str) -> str:

@@ -1,9 +1,10 @@
 """The local SQS: moto's server speaks the SQS API, so the scheduler and workers use the same
 kombu transport and settings as on AWS (the seed used an SQS emulator for the same reason).
 
-moto keeps queues in memory. So that work queued but not started survives `make down`, the
-stack stops the scheduler and workers first, then moves the messages still in the queue to a
-file (`save_backlog`) and sends them again after the next start (`restore_backlog`)."""
+moto keeps queues in memory; `local_stack.sqs_server` runs it with a journal, so a crash or restart
+of the emulator loses nothing. So that work queued but not started survives `make down` as fresh
+messages, the stack stops the scheduler and workers first, then moves the messages still in the
+queue to a file (`save_backlog`) and sends them again after the next start (`restore_backlog`)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,18 @@ def queue_url(port: int) -> str:
     return f"{endpoint(port)}/123456789012/{QUEUE_NAME}"
 
 
-def server_command(python: str, port: int) -> list[str]:
-    return [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+def server_command(python: str, port: int, journal: Path) -> list[str]:
+    return [
+        python,
+        "-m",
+        "local_stack.sqs_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--journal",
+        str(journal),
+    ]
 
 
 def client(port: int):

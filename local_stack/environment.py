@@ -18,6 +18,8 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_ADMIN = ("admin", "admin")
 # Locally a redelivery after a lost worker should not wait hours; tasks here are short.
 LOCAL_SQS_VISIBILITY_TIMEOUT = 600
+# Longer than a local database outage (seconds) plus the execution API's retry gap (up to 30 s).
+LOCAL_TASK_HEARTBEAT_TIMEOUT = 60
 
 
 class ExposureError(ValueError):
@@ -58,6 +60,9 @@ def component_environment(
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         # New DAG files show up within seconds instead of Airflow's 5 minutes.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # A task whose worker died is failed (and retried) a minute after its last heartbeat, not
+        # five: a laptop has no database failover to ride out (production: settings.py).
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(LOCAL_TASK_HEARTBEAT_TIMEOUT),
         # Nothing the stack starts is reachable from the network (AIRFLOW_LISTEN_ADDRESS to change).
         contract.LISTEN_ADDRESS.name: LOOPBACK,
         contract.DB_HOST.name: LOOPBACK,
@@ -73,6 +78,10 @@ def component_environment(
         contract.ADMIN_USERNAME.name: DEFAULT_ADMIN[0],
         contract.ADMIN_PASSWORD.name: DEFAULT_ADMIN[1],
         contract.WORKER_HEARTBEAT_FILE.name: str(paths.run / "worker-heartbeat"),
+        # The demand publisher runs here too (no autoscaling to drive): it shows the metric
+        # production scales on, in the emulator's CloudWatch.
+        contract.METRIC_NAMESPACE.name: "Airflow/local",
+        contract.WORKER_DEMAND_HEARTBEAT_FILE.name: str(paths.run / "worker-demand-heartbeat"),
         contract.PYTHONUNBUFFERED.name: "1",
         **stack_secrets(paths),
     }
@@ -80,6 +89,7 @@ def component_environment(
     environment.setdefault(contract.API_SERVER_URL.name, api_url(environment))
     # Never let a developer's real AWS settings send local tasks to a real queue.
     environment[contract.SQS_ENDPOINT.name] = broker.endpoint(settings.sqs_port)
+    environment[contract.AWS_ENDPOINT_URL_CLOUDWATCH.name] = broker.endpoint(settings.sqs_port)
     environment.pop("AWS_PROFILE", None)
     environment.pop("AWS_SESSION_TOKEN", None)
     return environment

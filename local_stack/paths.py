@@ -49,6 +49,14 @@ class StackPaths:
     def sqs_backlog_file(self) -> Path:
         return self.home / "sqs-backlog.json"
 
+    @property
+    def sqs_journal_file(self) -> Path:
+        return self.home / "sqs-journal.json"
+
+    @property
+    def supervisor_state_file(self) -> Path:
+        return self.run / "supervisor.json"
+
     def stamp_file(self, step: str) -> Path:
         return self.home / f"{step}.stamp.json"
 

@@ -15,7 +15,9 @@ requirements: $(UV) ## regenerate build/requirements/requirements.txt from uv.lo
 image: ## build the production image with podman (IMAGE=name:tag)
 	@$(PYTHON) build/podman_image.py build --image $(IMAGE)
 
-image-smoke: ## build the production image, run its health and airflow version, check its size
+# IMAGE_ARM64=auto (default): also the arm64 image, checked under qemu when this machine runs arm64
+# binaries (qemu-user-static); yes: fail when it cannot; no: amd64 only.
+image-smoke: ## build the production image (amd64, and arm64 under qemu when possible), check each, list both in one manifest
 	@$(PYTHON) build/podman_image.py smoke --image $(IMAGE) $(IMAGE_SMOKE_ARGS)
 
 compose-smoke: install ## image-smoke, then docker-compose.yml's services in a podman pod (PostgreSQL 18), one DAG run

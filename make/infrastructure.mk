@@ -28,12 +28,12 @@ cdk-cli: $(CDK) ## install the pinned AWS CDK CLI into infrastructure/node_modul
 deploy-registry: install $(CDK) ## deploy the ECR repository stack first (needs AWS credentials)
 	@cd $(INFRA) && $(INFRA_ENV) ../$(CDK) deploy --no-notices '*-registry'
 
-deploy: install $(CDK) ## deploy Airflow with an image already pushed (IMAGE_TAG=<git sha or version>; needs AWS credentials)
-	@test -n "$(IMAGE_TAG)" || { echo "error: IMAGE_TAG is not set: expected the tag of an image in the registry, e.g. IMAGE_TAG=$$(git rev-parse --short HEAD)"; exit 2; }
-	@cd $(INFRA) && $(INFRA_ENV) ../$(CDK) deploy --no-notices --all --parameters "ImageTag=$(IMAGE_TAG)"
+# airflow-ecs deploy: bootstrap, registry, image build and push, stack (the tag stack-scoped), rollout.
+deploy: install $(CDK) ## build, push and deploy the current commit (IMAGE_TAG=<tag> deploys an image already pushed; DEPLOY_ARGS="--yes"; needs AWS credentials)
+	@$(AIRFLOW_ECS) deploy --profile "$(PROFILE)" $(if $(strip $(SETTINGS)),--settings "$(SETTINGS)") $(if $(IMAGE_TAG),--image-tag "$(IMAGE_TAG)") $(DEPLOY_ARGS)
 
-destroy: install $(CDK) ## delete the deployment's stacks, asking first (needs AWS credentials; see infrastructure/README.md)
-	@cd $(INFRA) && $(INFRA_ENV) ../$(CDK) destroy --no-notices --all
+destroy: install $(CDK) ## delete the deployment's stacks after you type the stack's name; says what is kept (needs AWS credentials)
+	@$(AIRFLOW_ECS) destroy --profile "$(PROFILE)" $(if $(strip $(SETTINGS)),--settings "$(SETTINGS)") $(DESTROY_ARGS)
 
 diff: install $(CDK) ## show what a deploy would change (needs AWS credentials)
 	@cd $(INFRA) && $(INFRA_ENV) ../$(CDK) diff --no-notices --all

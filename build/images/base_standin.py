@@ -3,7 +3,9 @@ stand-in made with debootstrap from Debian's mirror, since no container registry
 
 The stand-in is Debian bookworm with its Python 3.11, trimmed and configured like a -slim image;
 it is passed to the build as PYTHON_BASE, never tagged with the upstream name, and the
-Containerfile is not changed for it.
+Containerfile is not changed for it. For arm64 (the Graviton image) debootstrap builds an arm64
+root file system, which needs the host to run arm64 binaries: qemu-user-static registered with
+binfmt_misc (`emulation_available`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from .commands import SmokeFailure, log, run
 from .paths import CONTAINERFILE, STATE, shown
 
 STANDIN_BASE = "localhost/python-standin:3.11-slim-bookworm"
+# Debian's name of each architecture, by the platform podman builds for.
+DEBIAN_ARCHITECTURES = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+# The kernel runs foreign binaries through this handler when qemu-user-static is registered.
+BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 MODES = ("auto", "upstream", "standin")
 
@@ -61,14 +67,29 @@ def upstream_base(containerfile: Path = CONTAINERFILE) -> str:
     return match.group(1)
 
 
-def choose_base(mode: str, pull_timeout: float) -> str:
+def standin_name(platform: str = "linux/amd64") -> str:
+    """The stand-in's tag: the plain name for amd64 (as before), with the architecture otherwise."""
+    arch = DEBIAN_ARCHITECTURES[platform]
+    return STANDIN_BASE if arch == "amd64" else f"{STANDIN_BASE}-{arch}"
+
+
+def emulation_available(handler: Path = BINFMT_ARM64) -> bool:
+    """arm64 binaries run here: qemu-aarch64 registered with binfmt_misc and enabled."""
+    try:
+        return handler.read_text().splitlines()[0].strip() == "enabled"
+    except (OSError, IndexError):
+        return False
+
+
+def choose_base(mode: str, pull_timeout: float, platform: str = "linux/amd64") -> str:
     """auto: upstream if present or pullable, else the stand-in; upstream: that or fail; standin."""
     upstream = upstream_base()
     if mode in ("auto", "upstream"):
-        if podman.image_exists(upstream):
+        if platform == "linux/amd64" and podman.image_exists(upstream):
             return upstream
         try:
-            pulled = run(["podman", "pull", "--quiet", upstream], check=False, timeout=pull_timeout)
+            pull = ["podman", "pull", "--quiet", "--platform", platform, upstream]
+            pulled = run(pull, check=False, timeout=pull_timeout)
             if pulled.returncode == 0:
                 return upstream
             reason = (pulled.stderr.strip().splitlines() or ["no output"])[-1]
@@ -76,15 +97,18 @@ def choose_base(mode: str, pull_timeout: float) -> str:
             reason = f"no answer within {pull_timeout:.0f} s"
         if mode == "upstream":
             raise SmokeFailure(f"cannot pull {upstream}: {reason}")
-        log(f"note {upstream} cannot be pulled ({reason[:120]}); using a local stand-in")
-    if not podman.image_exists(STANDIN_BASE):
-        build_standin()
-    return STANDIN_BASE
+        log(f"note {upstream} ({platform}) cannot be pulled ({reason[:120]}); using a local stand-in")
+    name = standin_name(platform)
+    if not podman.image_exists(name):
+        build_standin(platform)
+    return name
 
 
-def build_standin() -> None:
-    """A -slim-like Debian bookworm with Python 3.11, imported into podman as STANDIN_BASE."""
-    rootfs = STATE / "standin-rootfs"
+def build_standin(platform: str = "linux/amd64") -> None:
+    """A -slim-like Debian bookworm with Python 3.11, imported into podman as the platform's stand-in."""
+    arch = DEBIAN_ARCHITECTURES[platform]
+    name = standin_name(platform)
+    rootfs = STATE / f"standin-rootfs-{arch}"
     if rootfs.exists():
         shutil.rmtree(rootfs)
     started = time.monotonic()
@@ -92,20 +116,24 @@ def build_standin() -> None:
         [
             "debootstrap",
             "--variant=minbase",
+            f"--arch={arch}",
             "--include=python3,python3-venv,ca-certificates",
             "bookworm",
             str(rootfs),
             DEBIAN_MIRROR,
-        ]
+        ],
+        # Under emulation the second stage (dpkg configuring every package) takes minutes.
+        timeout=3600,
     )
     trim_like_slim(rootfs)
-    archive = STATE / "standin-rootfs.tar"
+    archive = STATE / f"standin-rootfs-{arch}.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(rootfs, arcname=".")
-    run(["podman", "import", "--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]', str(archive), STANDIN_BASE])
+    changes = ["--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]']
+    run(["podman", "import", "--arch", arch, "--os", "linux", *changes, str(archive), name])
     archive.unlink()
     shutil.rmtree(rootfs)
-    log(f"ok   base stand-in {STANDIN_BASE} built in {time.monotonic() - started:.0f} s (debootstrap)")
+    log(f"ok   base stand-in {name} built in {time.monotonic() - started:.0f} s (debootstrap, {arch})")
 
 
 def trim_like_slim(rootfs: Path) -> None:

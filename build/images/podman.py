@@ -78,3 +78,15 @@ def inspect_image(image: str) -> dict[str, Any]:
 
 def exit_code(container: str) -> str:
     return run(["podman", "inspect", "--format", "{{.State.ExitCode}}", container]).stdout.strip()
+
+
+def manifest(name: str, images: list[str]) -> dict[str, object]:
+    """A manifest list of `images` (one per architecture) under `name`, made afresh; its platforms."""
+    run(["podman", "manifest", "rm", name], check=False)
+    run(["podman", "manifest", "create", name])
+    for image in images:
+        run(["podman", "manifest", "add", name, f"containers-storage:{image}"])
+    listed = json.loads(run(["podman", "manifest", "inspect", name]).stdout)
+    platforms = sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in listed["manifests"])
+    log(f"ok   manifest list {name}: {', '.join(platforms)}")
+    return {"name": name, "platforms": platforms}

@@ -1,4 +1,5 @@
-"""ECS cluster (the seed's ecs_cluster.tf): Fargate and Fargate Spot, Container Insights, ECS Exec."""
+"""ECS cluster (the seed's ecs_cluster.tf): Fargate and Fargate Spot, Container Insights (a setting:
+billed as custom metrics per cluster, service and task family), ECS Exec."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ class Cluster(Construct):
             cluster_name=settings.name,
             vpc=vpc,
             enable_fargate_capacity_providers=True,
-            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            container_insights_v2=(
+                ecs.ContainerInsights.ENABLED if settings.container_insights else ecs.ContainerInsights.DISABLED
+            ),
             execute_command_configuration=ecs.ExecuteCommandConfiguration(
                 logging=ecs.ExecuteCommandLogging.OVERRIDE,
                 log_configuration=ecs.ExecuteCommandLogConfiguration(

@@ -5,7 +5,9 @@ reset the admin user) and waits for its exit code. Its properties carry the task
 revision ARN, which changes with every new image tag or configuration, so CloudFormation runs
 it again exactly when new code ships; the services depend on it, so they update only after the
 schema is current, and a failed migration fails the deploy and rolls it back.
-The Provider framework polls (Step Functions) up to `total_timeout`, beyond Lambda's 15 minutes.
+The Provider framework polls (Step Functions) up to `total_timeout`, beyond Lambda's 15 minutes;
+the handler stops a task still running at `MIGRATION_TIMEOUT` (earlier, so it can), and retries a
+RunTask refused for capacity for as long as `on_event` may run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from airflow_ecs.standalone_task import StandaloneTask
 
 HANDLER_DIR = Path(__file__).parent / "migrations_handler"
 INIT_COMMAND = ["init"]
+TOTAL_TIMEOUT = Duration.minutes(30)
+# The task is stopped at this age, leaving the Provider time to report the failure before its own timeout.
+MIGRATION_TIMEOUT = Duration.minutes(25)
+# on_event retries RunTask with backoff when Fargate has no capacity: a few minutes of tries.
+START_TIMEOUT = Duration.minutes(5)
+POLL_TIMEOUT = Duration.minutes(1)
 
 
 class MigrationsOnDeploy(Construct):
@@ -46,24 +54,25 @@ class MigrationsOnDeploy(Construct):
             self, "HandlerLogs", retention=retention(settings.log_retention_days), removal_policy=RemovalPolicy.DESTROY
         )
 
-        def handler(name: str, entry: str) -> lambda_.Function:
+        def handler(name: str, entry: str, timeout: Duration) -> lambda_.Function:
             return lambda_.Function(
                 self,
                 name,
                 runtime=lambda_.Runtime.PYTHON_3_14,
                 code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__"]),
                 handler=f"index.{entry}",
-                timeout=Duration.minutes(1),
+                timeout=timeout,
                 log_group=self.log_group,
             )
 
-        self.on_event = handler("OnEvent", "on_event")
-        self.is_complete = handler("IsComplete", "is_complete")
+        self.on_event = handler("OnEvent", "on_event", START_TIMEOUT)
+        self.is_complete = handler("IsComplete", "is_complete", POLL_TIMEOUT)
         # RunTask on this task definition only, passing only its two roles.
         standalone.task_definition.grant_run(self.on_event)
+        # Describe the migration task, and stop it when it outlives MIGRATION_TIMEOUT.
         self.is_complete.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["ecs:DescribeTasks"],
+                actions=["ecs:DescribeTasks", "ecs:StopTask"],
                 resources=[
                     Stack.of(self).format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
                 ],
@@ -75,7 +84,7 @@ class MigrationsOnDeploy(Construct):
             on_event_handler=self.on_event,
             is_complete_handler=self.is_complete,
             query_interval=Duration.seconds(15),
-            total_timeout=Duration.minutes(30),
+            total_timeout=TOTAL_TIMEOUT,
             log_group=self.log_group,
         )
         self.resource = CustomResource(
@@ -92,5 +101,6 @@ class MigrationsOnDeploy(Construct):
                 "SecurityGroups": [standalone.security_group.security_group_id],
                 "AssignPublicIp": "ENABLED" if assign_public_ip else "DISABLED",
                 "LogGroup": standalone.task.log_group.log_group_name,
+                "TimeoutSeconds": str(int(MIGRATION_TIMEOUT.to_seconds())),
             },
         )

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import aws_cdk as cdk
 from constructs import IConstruct
 
+from airflow_ecs.api_server import PublicEndpoint
+
 if TYPE_CHECKING:
     from airflow_ecs.airflow_service import AirflowService
     from airflow_ecs.stack import AirflowStack
@@ -84,6 +86,13 @@ def acknowledge_findings(stack: AirflowStack) -> None:
             f"Profile {settings.name}: a disposable environment must delete cleanly; set db_deletion_protection=True (the prod profile does).",
         )
 
+    if not settings.container_insights:
+        _ack(
+            stack.cluster.cluster,
+            "ECS4",
+            f"Profile {settings.name}: Container Insights off, its per-service and per-task-family custom metrics cost more than the tasks they watch here; ECS's free service CPU and memory metrics remain. Set container_insights=True (the prod profile does).",
+        )
+
     # Broker: Airflow, not SQS, owns retries.
     _ack(
         stack.broker.default_queue,
@@ -92,17 +101,34 @@ def acknowledge_findings(stack: AirflowStack) -> None:
     )
 
     # Public endpoint.
-    if any(cidr in ("0.0.0.0/0", "::/0") for cidr in settings.allowed_client_cidrs):
+    endpoint = stack.endpoint
+    if isinstance(endpoint, PublicEndpoint):
+        # Open to the internet only with HTTPS: settings.validate refuses plain_http with an open
+        # allowed_client_cidrs, so this reason is true wherever it is given.
+        if any(cidr in ("0.0.0.0/0", "::/0") for cidr in settings.allowed_client_cidrs):
+            assert settings.certificate_arn is not None
+            _ack(
+                endpoint.security_group,
+                "EC23",
+                f"Profile {settings.name}: the UI is served only over HTTPS (certificate_arn; port 80 only redirects) to allowed_client_cidrs={list(settings.allowed_client_cidrs)}, and every page and API call needs Airflow's login; narrow allowed_client_cidrs to restrict it.",
+            )
         _ack(
-            stack.endpoint.security_group,
-            "EC23",
-            f"Profile {settings.name}: the UI is open to allowed_client_cidrs={list(settings.allowed_client_cidrs)}, protected by Airflow's login; narrow allowed_client_cidrs to restrict it.",
+            endpoint.access_logs,
+            "S1",
+            "This bucket holds the load balancer's access logs; logging access to the log bucket itself would need yet another bucket.",
         )
-    _ack(
-        stack.endpoint.access_logs,
-        "S1",
-        "This bucket holds the load balancer's access logs; logging access to the log bucket itself would need yet another bucket.",
-    )
+    else:
+        _ack(
+            endpoint.route,
+            "APIG4",
+            "Every UI page and REST call is authenticated by Airflow itself (its login and JWT tokens); an API Gateway authorizer would need a second login. allowed_client_cidrs, when narrowed, is enforced by a Lambda authorizer.",
+        )
+        if endpoint.allowlist is not None:
+            _ack(
+                endpoint.allowlist,
+                LAMBDA_LOGS_POLICY,
+                "AWSLambdaBasicExecutionRole only lets the allowlist authorizer write its own logs.",
+            )
     if stack.task_logs.bucket is not None:
         _ack(
             stack.task_logs.bucket,
@@ -111,7 +137,7 @@ def acknowledge_findings(stack: AirflowStack) -> None:
         )
 
     # Task definitions and their roles.
-    tasks: list[AirflowService | StandaloneTask] = [*stack.services.values(), stack.standalone]
+    tasks: list[AirflowService | StandaloneTask] = [*stack.distinct_services, stack.standalone]
     for airflow in tasks:
         task_definition = airflow.task.task_definition
         _ack(
@@ -126,7 +152,7 @@ def acknowledge_findings(stack: AirflowStack) -> None:
         )
     region, account = stack.region, stack.account
     exec_logs = f"IAM5[Resource::arn:aws:logs:{region}:{account}:log-group:{_ref(stack.cluster.exec_log_group)}:*]"
-    for airflow in stack.services.values():
+    for airflow in stack.distinct_services:
         role = airflow.task.task_definition.task_role
         _ack(
             role,
@@ -140,14 +166,14 @@ def acknowledge_findings(stack: AirflowStack) -> None:
         )
     if stack.task_logs.log_group is not None:
         task_logs = f"IAM5[Resource::{_ref(stack.task_logs.log_group, '.Arn')}:*]"
-        for airflow in stack.services.values():
+        for airflow in stack.distinct_services:
             _ack(
                 airflow.task.task_definition.task_role,
                 task_logs,
                 "Airflow writes each task's log to a new stream of this deployment's task-log group: ':*' covers that group's streams only.",
             )
     if stack.task_logs.bucket is not None:
-        for airflow in stack.services.values():
+        for airflow in stack.distinct_services:
             _ack(
                 airflow.task.task_definition.task_role,
                 f"IAM5[Resource::{_ref(stack.task_logs.bucket, '.Arn')}/task-logs/*]",
@@ -160,7 +186,12 @@ def acknowledge_findings(stack: AirflowStack) -> None:
     _ack(
         migrations.is_complete,
         cluster_tasks,
-        "Task ARNs are not known in advance: ecs:DescribeTasks is limited to tasks of this cluster.",
+        "Task ARNs are not known in advance: ecs:DescribeTasks and ecs:StopTask (a migration past its deadline) are limited to tasks of this cluster.",
+    )
+    _ack(
+        stack.worker.task.task_definition.task_role,
+        cluster_tasks,
+        "A worker sets scale-in protection on its own task, whose ARN is not known in advance: limited to tasks of this cluster.",
     )
     for function in (migrations.on_event, migrations.is_complete):
         _ack(function, LAMBDA_LOGS_POLICY, "AWSLambdaBasicExecutionRole only lets the handler write its own logs.")

@@ -18,6 +18,8 @@ from typing import Any
 from deploy_airflow_on_ecs_fargate import contract
 
 EGRESS_MODES = ("public", "private")
+# How users reach the UI: an HTTP API (no hourly charge, HTTPS on its own name) or a load balancer.
+PUBLIC_ENDPOINTS = ("api-gateway", "load-balancer")
 TASK_LOG_STORES = ("cloudwatch", "s3")
 CPU_ARCHITECTURES = ("X86_64", "ARM64")
 # CloudWatch Logs accepts only these retention periods (days).
@@ -43,6 +45,12 @@ WEEK_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 class SettingsError(ValueError):
     """One line naming the bad setting and the values it accepts."""
+
+
+def sized_components() -> tuple[contract.Component, ...]:
+    """The long-running components with a size of their own (a service, or a container of the
+    control-plane task); the others run as a container beside one of these (contract: runs_beside)."""
+    return contract.SERVICES
 
 
 def setting(default: Any = dataclasses.MISSING, *, doc: str, factory: Any = dataclasses.MISSING) -> Any:
@@ -101,35 +109,64 @@ class DeploymentSettings:
     allowed_client_cidrs: tuple[str, ...] = setting(
         ("0.0.0.0/0",), doc="who may reach the load balancer (UI and REST API)"
     )
+    public_endpoint: str = setting(
+        "load-balancer",
+        doc="api-gateway: an HTTP API with a VPC link (HTTPS, no hourly charge, 30 s request limit); "
+        "load-balancer: an Application Load Balancer (HTTPS with certificate_arn)",
+    )
     certificate_arn: str | None = setting(
-        None, doc="ACM certificate of the same account and region: the load balancer serves HTTPS and redirects HTTP"
+        None,
+        doc="ACM certificate of the same account and region for domain_name: the load balancer serves HTTPS and "
+        "redirects HTTP; the HTTP API serves domain_name with it",
+    )
+    plain_http: bool = setting(
+        False,
+        doc="the named opt-out of HTTPS: a load balancer without a certificate, only for allowed_client_cidrs "
+        "narrower than the internet",
     )
     domain_name: str | None = setting(
-        None, doc="DNS name users type, pointing at the load balancer (its own name otherwise)"
+        None, doc="DNS name users type, pointing at the load balancer or HTTP API (its own name otherwise)"
     )
 
-    cpu_architecture: str = setting("X86_64", doc="X86_64 or ARM64 (Graviton) for every task; the image must have it")
-    api_server: ComponentSize = setting(
-        doc="size and count of the api-server", factory=lambda: ComponentSize(cpu=512, memory_mib=1024)
+    cpu_architecture: str = setting("ARM64", doc="ARM64 (Graviton, 20 % cheaper) or X86_64 for every task")
+    control_plane_task: ComponentSize | None = setting(
+        None,
+        doc="size and count of the one task whose containers are the components sized None below "
+        "(the cheapest shape, no redundancy); None: every component is a service of its own",
     )
-    scheduler: ComponentSize = setting(
-        doc="size and count of the scheduler", factory=lambda: ComponentSize(cpu=512, memory_mib=1024)
+    api_server: ComponentSize | None = setting(
+        doc="size and count of the api-server (None: a container of control_plane_task)",
+        factory=lambda: ComponentSize(cpu=512, memory_mib=1024),
     )
-    dag_processor: ComponentSize = setting(
-        doc="size and count of the dag-processor", factory=lambda: ComponentSize(cpu=256, memory_mib=1024)
+    scheduler: ComponentSize | None = setting(
+        doc="size and count of the scheduler (None: a container of control_plane_task)",
+        factory=lambda: ComponentSize(cpu=512, memory_mib=1024),
     )
-    triggerer: ComponentSize = setting(
-        doc="size and count of the triggerer", factory=lambda: ComponentSize(cpu=256, memory_mib=1024)
+    dag_processor: ComponentSize | None = setting(
+        doc="size and count of the dag-processor (None: a container of control_plane_task)",
+        factory=lambda: ComponentSize(cpu=256, memory_mib=1024),
+    )
+    triggerer: ComponentSize | None = setting(
+        doc="size and count of the triggerer (None: a container of control_plane_task)",
+        factory=lambda: ComponentSize(cpu=256, memory_mib=1024),
     )
     worker: ComponentSize = setting(
-        doc="size and count of the Celery workers", factory=lambda: ComponentSize(cpu=1024, memory_mib=2048)
+        doc="size of the Celery workers, and their count when idle (autoscaling adds up to worker_max_count)",
+        factory=lambda: ComponentSize(cpu=1024, memory_mib=2048, count=0),
     )
     standalone: TaskSize = setting(
         doc="size of one-off tasks and of the deploy-time migration", factory=lambda: TaskSize(cpu=512, memory_mib=1024)
     )
     worker_concurrency: int = setting(8, doc="task slots per worker (AIRFLOW__CELERY__WORKER_CONCURRENCY)")
+    worker_max_count: int = setting(4, doc="most workers autoscaling runs when tasks are queued")
+    worker_scale_in_after_seconds: int = setting(
+        300, doc="demand must stay lower this long before idle workers are stopped (busy ones never are)"
+    )
     worker_spot_weight: int = setting(1, doc="relative weight of FARGATE_SPOT in the workers' capacity")
     worker_on_demand_weight: int = setting(0, doc="relative weight of on-demand FARGATE in the workers' capacity")
+    worker_on_demand_base: int = setting(
+        0, doc="the first this many workers run on on-demand FARGATE, before the weights apply"
+    )
 
     db_instance_type: str = setting("t4g.micro", doc="RDS instance class (Graviton), without the db. prefix")
     db_engine_version: str = setting(
@@ -160,6 +197,15 @@ class DeploymentSettings:
         None, doc="stop the control plane at night and start it in the morning (None: always on)"
     )
     ecr_keep_images: int = setting(30, doc="images the registry keeps (older ones expire)")
+    container_insights: bool = setting(
+        False,
+        doc="CloudWatch Container Insights on the cluster: about 21 custom metrics per running service "
+        "($6.30/month each); off, ECS's free service CPU and memory metrics remain",
+    )
+    cost_allocation_tags: tuple[str, ...] = setting(
+        ("project=deploy-airflow-on-ecs-fargate",),
+        doc="key=value tags on every resource of both stacks, for cost allocation (activate the keys in Billing)",
+    )
 
     admin_username: str = setting("admin", doc="login of the admin user created at every deploy")
     admin_email: str = setting("admin@example.com", doc="e-mail of the admin user")
@@ -169,28 +215,60 @@ class DeploymentSettings:
         """Keep data (final DB snapshot, log groups) when the stack is deleted."""
         return self.db_deletion_protection
 
-    def size_of(self, component: str) -> ComponentSize:
-        """The size of a long-running component of the catalogue (its name with '_' for '-')."""
+    def size_of(self, component: str) -> ComponentSize | None:
+        """The size of a long-running component of the catalogue (its name with '_' for '-'); None
+        when it is a container of the control-plane task."""
         return getattr(self, component.replace("-", "_"))
+
+    @property
+    def shared_components(self) -> tuple[str, ...]:
+        """The components that run as containers of the one control-plane task, in catalogue order."""
+        return tuple(c.name for c in sized_components() if self.size_of(c.name) is None)
+
+    def task_count_of(self, component: str) -> int:
+        """Tasks running the component in the daytime: its own count, the control-plane task's, or
+        that of the component it runs beside."""
+        component = contract.component(component).runs_beside or component
+        size = self.size_of(component) or self.control_plane_task
+        assert size is not None, "validate() requires a control_plane_task for components without a size"
+        return size.count
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(tag.split("=", 1) for tag in self.cost_allocation_tags)
 
 
 PROFILES: dict[str, DeploymentSettings] = {
-    # Cheapest useful deployment: public egress (no NAT), single-AZ DB, off at night.
+    # Cheapest useful deployment (docs/decisions/0061): public egress (no NAT), the control plane
+    # as one task of four containers, the UI through an HTTP API (no load balancer), single-AZ DB,
+    # off at night.
     "dev": DeploymentSettings(
         name="airflow-dev",
         egress="public",
+        public_endpoint="api-gateway",
+        control_plane_task=ComponentSize(cpu=512, memory_mib=2048, count=1),
+        api_server=None,
+        scheduler=None,
+        dag_processor=None,
+        triggerer=None,
         scheduled_scaling=ScheduledScaling(),
+        cost_allocation_tags=("project=deploy-airflow-on-ecs-fargate", "profile=dev"),
     ),
+    # No single point of failure in the control plane (docs/decisions/0062): two of each component
+    # across two zones but the dag-processor, private egress, Multi-AZ database, HTTPS required.
     "prod": DeploymentSettings(
         name="airflow-prod",
         egress="private",
         nat_gateways=2,
-        api_server=ComponentSize(cpu=1024, memory_mib=2048, count=2),
-        scheduler=ComponentSize(cpu=1024, memory_mib=2048, count=2),
-        triggerer=ComponentSize(cpu=512, memory_mib=1024, count=1),
-        worker=ComponentSize(cpu=2048, memory_mib=4096, count=2),
+        api_server=ComponentSize(cpu=512, memory_mib=1024, count=2),
+        scheduler=ComponentSize(cpu=512, memory_mib=1024, count=2),
+        dag_processor=ComponentSize(cpu=256, memory_mib=1024, count=1),
+        triggerer=ComponentSize(cpu=256, memory_mib=1024, count=2),
+        worker=ComponentSize(cpu=2048, memory_mib=4096, count=0),
+        worker_max_count=10,
         worker_spot_weight=3,
         worker_on_demand_weight=1,
+        worker_on_demand_base=1,
         db_instance_type="t4g.small",
         db_backup_retention_days=14,
         db_multi_az=True,
@@ -198,6 +276,7 @@ PROFILES: dict[str, DeploymentSettings] = {
         log_retention_days=90,
         task_logs="s3",
         task_log_retention_days=365,
+        cost_allocation_tags=("project=deploy-airflow-on-ecs-fargate", "profile=prod"),
     ),
 }
 
@@ -264,18 +343,17 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
         )
     if s.domain_name is not None and not re.fullmatch(r"([a-z0-9-]+\.)+[a-z]{2,}", s.domain_name):
         raise _fail("domain_name", s.domain_name, "a DNS name such as airflow.example.com or None")
+    _validate_endpoint(s)
     _one_of("cpu_architecture", s.cpu_architecture, CPU_ARCHITECTURES)
-    for component in [*(c.name.replace("-", "_") for c in contract.LONG_RUNNING), "standalone"]:
-        size: TaskSize = getattr(s, component)
-        _one_of(f"{component}.cpu", size.cpu, tuple(FARGATE_SIZES))
-        _one_of(f"{component}.memory_mib", size.memory_mib, FARGATE_SIZES[size.cpu])
-        if isinstance(size, ComponentSize):
-            _int_range(f"{component}.count", size.count, 0, 20)
+    _validate_sizes(s)
     _int_range("worker_concurrency", s.worker_concurrency, 1, 64)
     _int_range("worker_spot_weight", s.worker_spot_weight, 0, 1000)
     _int_range("worker_on_demand_weight", s.worker_on_demand_weight, 0, 1000)
     if s.worker_spot_weight + s.worker_on_demand_weight == 0:
         raise _fail("worker_spot_weight", 0, "a weight above 0 for Spot or on-demand workers")
+    _int_range("worker_max_count", s.worker_max_count, max(1, s.worker.count), 100)
+    _int_range("worker_scale_in_after_seconds", s.worker_scale_in_after_seconds, 60, 3600)
+    _int_range("worker_on_demand_base", s.worker_on_demand_base, 0, s.worker_max_count)
     if not re.fullmatch(r"(t4g|m7g|m8g|r7g|r8g)\.(micro|small|medium|large|\d*xlarge)", s.db_instance_type):
         raise _fail(
             "db_instance_type", s.db_instance_type, "a Graviton class such as t4g.micro, t4g.small or m7g.large"
@@ -310,6 +388,66 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", s.admin_email):
         raise _fail("admin_email", s.admin_email, "an e-mail address")
     return s
+
+
+def _is_open(cidrs: tuple[str, ...]) -> bool:
+    return any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs)
+
+
+def _validate_endpoint(s: DeploymentSettings) -> None:
+    """HTTPS unless opted out by name, and no certificate, domain or opt-out that would be ignored."""
+    _one_of("public_endpoint", s.public_endpoint, PUBLIC_ENDPOINTS)
+    if s.public_endpoint == "api-gateway":
+        if s.plain_http:
+            raise SettingsError(
+                "plain_http: true would be ignored with public_endpoint=api-gateway (an HTTP API serves HTTPS only)"
+            )
+        if (s.certificate_arn is None) != (s.domain_name is None):
+            raise SettingsError(
+                "certificate_arn and domain_name: an HTTP API serves a domain of your own only with both (its own "
+                "execute-api name needs neither); give both or neither"
+            )
+        return
+    if s.certificate_arn is None and not s.plain_http:
+        raise SettingsError(
+            "certificate_arn: None would serve the UI and its logins over plain HTTP: give an ACM certificate "
+            "(certificate_arn=arn:aws:acm:REGION:ACCOUNT:certificate/ID) or opt out by name with plain_http=true"
+        )
+    if s.certificate_arn is not None and s.plain_http:
+        raise SettingsError("plain_http: true would be ignored with certificate_arn (the load balancer serves HTTPS)")
+    if s.plain_http and _is_open(s.allowed_client_cidrs):
+        raise SettingsError(
+            f"plain_http: true with allowed_client_cidrs={list(s.allowed_client_cidrs)} would send logins in clear "
+            "text across the internet: narrow allowed_client_cidrs (e.g. your VPN's range) or give certificate_arn"
+        )
+
+
+def _validate_sizes(s: DeploymentSettings) -> None:
+    for component in [*(c.name.replace("-", "_") for c in sized_components()), "standalone", "control_plane_task"]:
+        size: TaskSize | None = getattr(s, component)
+        if size is None:
+            continue
+        _one_of(f"{component}.cpu", size.cpu, tuple(FARGATE_SIZES))
+        _one_of(f"{component}.memory_mib", size.memory_mib, FARGATE_SIZES[size.cpu])
+        if isinstance(size, ComponentSize):
+            _int_range(f"{component}.count", size.count, 0, 20)
+    shared = s.shared_components
+    if shared and s.control_plane_task is None:
+        raise SettingsError(
+            f"control_plane_task: None leaves {', '.join(shared)} without a task: give it a size "
+            "(control_plane_task.cpu=512 control_plane_task.memory_mib=2048) or give each its own size"
+        )
+    if not shared and s.control_plane_task is not None:
+        raise SettingsError(
+            "control_plane_task would be ignored: every component has a size of its own; set e.g. "
+            "api_server=none to run it in that task, or control_plane_task=none"
+        )
+    for tag in s.cost_allocation_tags:
+        if not re.fullmatch(r"[A-Za-z0-9_.:/+@-]{1,128}=[A-Za-z0-9 _.:/+@=-]{0,256}", tag) or tag.startswith("aws:"):
+            raise _fail("cost_allocation_tags", tag, "key=value tags (letters, digits and _ . : / + @ -; not aws:)")
+    keys = [tag.split("=", 1)[0] for tag in s.cost_allocation_tags]
+    if len(set(keys)) != len(keys):
+        raise _fail("cost_allocation_tags", s.cost_allocation_tags, "each tag key once")
 
 
 def _validate_schedule(schedule: ScheduledScaling) -> None:
@@ -361,6 +499,7 @@ def setting_fields(cls: type = DeploymentSettings, prefix: str = "") -> list[tup
 
 _NESTED: dict[Any, type] = {
     "ComponentSize": ComponentSize,
+    "ComponentSize | None": ComponentSize,
     "TaskSize": TaskSize,
     "ScheduledScaling | None": ScheduledScaling,
 }

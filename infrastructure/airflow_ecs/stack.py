@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, CfnParameter, CfnRule, CfnRuleAssertion, Environment, Fn, Stack
+from aws_cdk import CfnOutput, CfnParameter, CfnRule, CfnRuleAssertion, Environment, Fn, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -16,7 +16,14 @@ from constructs import Construct
 
 from airflow_ecs.airflow_service import AirflowService
 from airflow_ecs.airflow_task import AirflowRuntime
-from airflow_ecs.api_server import API_PORT, ApiServer, PublicEndpoint, internal_url
+from airflow_ecs.api_server import (
+    API_PORT,
+    HttpApiEndpoint,
+    grace_period,
+    internal_url,
+    public_endpoint,
+    register_api_server,
+)
 from airflow_ecs.celery_broker import CeleryBroker
 from airflow_ecs.cluster import Cluster
 from airflow_ecs.metadata_db import MetadataDatabase
@@ -25,10 +32,11 @@ from airflow_ecs.network import Network
 from airflow_ecs.registry import Registry
 from airflow_ecs.scheduled_scaling import ScheduledScaling
 from airflow_ecs.secrets import AirflowSecrets
-from airflow_ecs.settings import DeploymentSettings
+from airflow_ecs.settings import ComponentSize, DeploymentSettings, sized_components
 from airflow_ecs.standalone_task import StandaloneTask
 from airflow_ecs.task_logs import TaskLogs
-from deploy_airflow_on_ecs_fargate import contract
+from airflow_ecs.worker_scaling import WorkerScaling
+from deploy_airflow_on_ecs_fargate import contract, worker_demand
 
 # git sha or semantic version; never `latest` (a tag must name one image).
 IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
@@ -38,6 +46,18 @@ def _environment(settings: DeploymentSettings) -> Environment:
     return Environment(account=settings.account, region=settings.region)
 
 
+def _key(component: str) -> str:
+    """`dag-processor` -> `DagProcessor`: construct ids and output names."""
+    return "".join(part.title() for part in component.split("-"))
+
+
+def _tag(stack: Stack, settings: DeploymentSettings) -> None:
+    # Every taggable resource of the stack, for cost allocation; ECS services pass them on to
+    # their tasks (propagate_tags), so running tasks carry them too.
+    for key, value in settings.tags.items():
+        Tags.of(stack).add(key, value)
+
+
 class RegistryStack(Stack):
     def __init__(self, scope: Construct, id: str, *, settings: DeploymentSettings) -> None:
         super().__init__(
@@ -45,6 +65,7 @@ class RegistryStack(Stack):
         )
         self.registry = Registry(self, "Registry", settings=settings)
         CfnOutput(self, "RepositoryUri", value=self.registry.repository.repository_uri)
+        _tag(self, settings)
 
 
 class AirflowStack(Stack):
@@ -85,7 +106,7 @@ class AirflowStack(Stack):
         self.namespace = servicediscovery.PrivateDnsNamespace(
             self, "Discovery", name=f"{settings.name}.internal", vpc=vpc, description="Airflow service discovery"
         )
-        self.endpoint = PublicEndpoint(self, "PublicEndpoint", network=self.network, settings=settings)
+        self.endpoint = public_endpoint(self, network=self.network, settings=settings)
 
         db_secret = self.metadata_db.secret
         runtime = AirflowRuntime(
@@ -111,35 +132,38 @@ class AirflowStack(Stack):
                 contract.API_SECRET_KEY.name: ecs.Secret.from_secrets_manager(self.secrets.api_secret_key),
             },
         )
-        self.api_server = ApiServer(
-            self,
-            "ApiServer",
-            runtime=runtime,
-            cluster=cluster,
-            network=self.network,
-            endpoint=self.endpoint,
-            namespace=self.namespace,
-        )
-        # Every other long-running component of the catalogue is a service of its own.
-        self.services: dict[str, AirflowService] = {"api-server": self.api_server.airflow}
-        for component in contract.LONG_RUNNING:
-            if component.name not in self.services:
-                self.services[component.name] = AirflowService(
-                    self,
-                    "".join(part.title() for part in component.name.split("-")),
-                    runtime=runtime,
-                    component=component,
-                    size=settings.size_of(component.name),
-                    cluster=cluster,
-                    vpc=vpc,
-                    subnets=self.network.task_subnets,
-                    assign_public_ip=self.network.assign_public_ip,
-                    **self._component_options(component.name),
-                )
+        # The scheduler's publisher puts the workers' demand metric here (and nowhere else).
+        self.metric_namespace = worker_demand.NAMESPACE_PREFIX + settings.name
+        # A service per long-running component of the catalogue, except those sized None: they are
+        # containers of the one control-plane task (settings.control_plane_task). A component
+        # that runs beside another (the worker-demand publisher beside the scheduler) is one more
+        # container of that one's task.
+        self.services: dict[str, AirflowService] = {}
+        shared = [contract.component(name) for name in settings.shared_components]
+        if shared:
+            assert settings.control_plane_task is not None
+            control_plane = self._service(self, "ControlPlane", runtime, shared, settings.control_plane_task)
+            self.services.update({c.name: control_plane for c in control_plane.components})
+        for component in sized_components():
+            size = settings.size_of(component.name)
+            if size is not None:
+                # The api-server's service keeps the construct path (and logical ids) it always had.
+                scope = Construct(self, "ApiServer") if component.name == "api-server" else self
+                key = "Service" if component.name == "api-server" else _key(component.name)
+                service = self._service(scope, key, runtime, [component], size)
+                self.services.update({c.name: service for c in service.components})
+        self.api_service = self.services["api-server"]
         self.scheduler = self.services["scheduler"]
         self.dag_processor = self.services["dag-processor"]
         self.triggerer = self.services["triggerer"]
         self.worker = self.services["worker"]
+        self.discovery = register_api_server(
+            self.api_service, self.namespace, with_port=isinstance(self.endpoint, HttpApiEndpoint)
+        )
+        self.endpoint.attach(self.api_service, self.discovery)
+        self.worker_scaling = WorkerScaling(
+            self, "WorkerScaling", service=self.worker.service, settings=settings, namespace=self.metric_namespace
+        )
         self.standalone = StandaloneTask(
             self,
             "StandaloneTask",
@@ -167,31 +191,77 @@ class AirflowStack(Stack):
                 "ScheduledScaling",
                 schedule=settings.scheduled_scaling,
                 # Workers scale with their queue, not with the clock.
-                services=[
-                    (service.service, settings.size_of(name).count)
-                    for name, service in self.services.items()
-                    if name != "worker"
-                ],
+                services=[(service.service, service.size.count) for service in self.control_plane_services],
             )
         self._outputs()
+        _tag(self, settings)
 
-    def _component_options(self, name: str) -> dict:
-        """What one component's service needs beyond the catalogue."""
-        if name != "worker":
+    @property
+    def distinct_services(self) -> list[AirflowService]:
+        """Each ECS service once (the control-plane task's service runs several components)."""
+        return list({id(service): service for service in self.services.values()}.values())
+
+    @property
+    def control_plane_services(self) -> list[AirflowService]:
+        return [service for service in self.distinct_services if service is not self.worker]
+
+    def _service(
+        self, scope: Construct, id: str, runtime: AirflowRuntime, components: list, size: ComponentSize
+    ) -> AirflowService:
+        names = [component.name for component in components]
+        beside = [c for c in contract.LONG_RUNNING if c.runs_beside in names]
+        return AirflowService(
+            scope,
+            id,
+            runtime=runtime,
+            components=[*components, *beside],
+            size=size,
+            name="control-plane" if len(components) > 1 else None,
+            extra_environment={c.name: self._component_environment(c.name) for c in [*components, *beside]},
+            cluster=self.cluster.cluster,
+            vpc=self.network.vpc,
+            subnets=self.network.task_subnets,
+            assign_public_ip=self.network.assign_public_ip,
+            # The load balancer ignores a new api-server's health checks while it starts.
+            health_check_grace_period=grace_period(self.settings) if "api-server" in names else None,
+            **self._component_options(names),
+        )
+
+    def _component_environment(self, name: str) -> dict[str, str]:
+        """What one component's container is given beyond the runtime's shared environment."""
+        settings = self.settings
+        concurrency = {"AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency)}
+        if name == "worker":
+            return concurrency
+        if name == "worker-demand":
+            # The publisher's arithmetic: slots per worker, the most workers, the hold before scale-in.
+            return {
+                **concurrency,
+                contract.METRIC_NAMESPACE.name: self.metric_namespace,
+                contract.WORKER_MAX_COUNT.name: str(settings.worker_max_count),
+                contract.WORKER_SCALE_IN_AFTER_SECONDS.name: str(settings.worker_scale_in_after_seconds),
+            }
+        return {}
+
+    def _component_options(self, names: list[str]) -> dict:
+        """What the worker's service needs beyond the catalogue."""
+        if names != ["worker"]:
             return {}
         settings = self.settings
-        spot = [
-            ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=settings.worker_spot_weight),
-            ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=settings.worker_on_demand_weight),
-        ]
+        spot = ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=settings.worker_spot_weight)
+        on_demand = ecs.CapacityProviderStrategy(
+            capacity_provider="FARGATE",
+            weight=settings.worker_on_demand_weight,
+            base=settings.worker_on_demand_base or None,
+        )
         return {
-            "extra_environment": {"AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency)},
-            "capacity_provider_strategies": [strategy for strategy in spot if strategy.weight],
+            # A provider with weight 0 still takes its base (the first workers) when it has one.
+            "capacity_provider_strategies": [s for s in (spot, on_demand) if s.weight or s.base],
         }
 
     def _allow_traffic(self) -> None:
-        api = self.api_server.airflow
-        airflow_tasks: list[AirflowService | StandaloneTask] = [*self.services.values(), self.standalone]
+        api = self.api_service
+        airflow_tasks: list[AirflowService | StandaloneTask] = [*self.distinct_services, self.standalone]
         for task in airflow_tasks:
             self.metadata_db.instance.connections.allow_default_port_from(task.connections, "Airflow task")
             if task is not api:
@@ -202,9 +272,11 @@ class AirflowStack(Stack):
         for name, service in self.services.items():
             for port in contract.component(name).ports:
                 for client in port.clients:
-                    service.connections.allow_from(
-                        self.services[client].connections, ec2.Port.tcp(port.number), port.purpose
-                    )
+                    # Containers of one task reach each other inside it, past every security group.
+                    if self.services[client] is not service:
+                        service.connections.allow_from(
+                            self.services[client].connections, ec2.Port.tcp(port.number), port.purpose
+                        )
 
     def _grant_permissions(self) -> None:
         role = lambda service: service.task.task_definition.task_role  # noqa: E731
@@ -212,14 +284,25 @@ class AirflowStack(Stack):
         self.broker.default_queue.grant_consume_messages(role(self.worker))
         for writer in (self.worker, self.triggerer, self.dag_processor):
             self.task_logs.grant_write(role(writer))
-        self.task_logs.grant_read(role(self.api_server.airflow))
+        self.task_logs.grant_read(role(self.api_service))
         # Metrics for worker autoscaling go to this deployment's namespace only.
-        self.metric_namespace = f"Airflow/{self.settings.name}"
         role(self.scheduler).add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
                 conditions={"StringEquals": {"cloudwatch:namespace": self.metric_namespace}},
+            )
+        )
+        # A worker protects itself from scale-in while it runs tasks (its ECS agent endpoint
+        # calls these with the task role); tasks of this cluster only.
+        role(self.worker).add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="ecs", resource="task", resource_name=f"{self.cluster.cluster.cluster_name}/*"
+                    )
+                ],
             )
         )
 
@@ -228,7 +311,7 @@ class AirflowStack(Stack):
         # The migration task needs the database, its route to AWS APIs and its ingress rule,
         # and the cluster's capacity providers.
         run.node.add_dependency(self.metadata_db, self.network, self.cluster)
-        for airflow in self.services.values():
+        for airflow in self.distinct_services:
             airflow.service.node.add_dependency(run)
 
     def _outputs(self) -> None:
@@ -236,10 +319,15 @@ class AirflowStack(Stack):
             CfnOutput(self, name, value=value, description=description)
 
         output("ClusterName", self.cluster.cluster.cluster_name, "ECS cluster")
+        # Per component, as the operator tool looks them up: in the control-plane task several
+        # components name the same service, each with its own container and log group.
+        # A component that runs beside another (contract.SERVICES leaves it out) has a log group
+        # of its own but no service name: the operator tool scales and reports services.
         for component, airflow in self.services.items():
-            key = "".join(part.title() for part in component.split("-"))
-            output(f"{key}ServiceName", airflow.service.service_name, f"{component} ECS service")
-            output(f"{key}LogGroup", airflow.task.log_group.log_group_name, f"{component} container logs")
+            key = _key(component)
+            if component in contract.SERVICE_NAMES:
+                output(f"{key}ServiceName", airflow.service.service_name, f"{component} ECS service")
+            output(f"{key}LogGroup", airflow.task.log_groups[component].log_group_name, f"{component} container logs")
         output(
             "StandaloneTaskDefinitionArn",
             self.standalone.task_definition.task_definition_arn,

@@ -11,7 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
-from airflow_ecs.airflow_task import AirflowRuntime, AirflowTaskDefinition
+from airflow_ecs.airflow_task import AirflowRuntime, AirflowTaskDefinition, ContainerSpec
 from deploy_airflow_on_ecs_fargate import contract
 
 CONTAINER_NAME = "standalone"
@@ -33,16 +33,21 @@ class StandaloneTask(Construct):
             self,
             "Task",
             runtime=runtime,
-            container_name=CONTAINER_NAME,
-            # Harmless default; every real use overrides the command.
-            command=["airflow", "version"],
+            family=CONTAINER_NAME,
             size=settings.standalone,
-            health_component=None,
-            extra_environment={
-                contract.ADMIN_USERNAME.name: settings.admin_username,
-                contract.ADMIN_EMAIL.name: settings.admin_email,
-            },
-            extra_secrets={contract.ADMIN_PASSWORD.name: admin_password},
+            containers=[
+                ContainerSpec(
+                    name=CONTAINER_NAME,
+                    # Harmless default; every real use overrides the command.
+                    command=["airflow", "version"],
+                    health_component=None,
+                    extra_environment={
+                        contract.ADMIN_USERNAME.name: settings.admin_username,
+                        contract.ADMIN_EMAIL.name: settings.admin_email,
+                    },
+                    extra_secrets={contract.ADMIN_PASSWORD.name: admin_password},
+                )
+            ],
         )
         self.task_definition = self.task.task_definition
         self.security_group = ec2.SecurityGroup(

@@ -13,7 +13,7 @@ import pytest
 from deploy_airflow_on_ecs_fargate import contract
 from tests import wiring
 
-from .helpers import COMPONENTS, COMPOSE_FILE, ENTRYPOINT, HEALTH_COMMAND, ROOT, tool
+from .helpers import COMPONENTS, COMPOSE_FILE, DEV_CONTAINERFILE, ENTRYPOINT, HEALTH_COMMAND, ROOT, tool
 
 INIT_SERVICE = "airflow-init"
 QUEUE_SERVICE = "sqs-queue"
@@ -150,3 +150,45 @@ def test_only_the_api_server_is_published_and_on_loopback_unless_asked(services)
     exposed = compose("config", "--format", "json", environment={"AIRFLOW_LISTEN_ADDRESS": "0.0.0.0"})
     (port,) = json.loads(exposed.stdout)["services"]["api-server"]["ports"]
     assert port["host_ip"] == "0.0.0.0"
+
+
+CLI_SERVICE = "airflow-cli"
+CLI_PROFILE = "cli"
+
+
+@pytest.fixture(scope="module")
+def cli_services() -> dict:
+    """The services with the airflow-cli profile enabled, as `docker compose run airflow-cli` sees them."""
+    result = compose("--profile", CLI_PROFILE, "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"]
+
+
+def image_entrypoint() -> list[str]:
+    """The dev image's own ENTRYPOINT (tini), which the service's entrypoint must keep in front."""
+    (line,) = [line for line in DEV_CONTAINERFILE.read_text().splitlines() if line.startswith("ENTRYPOINT")]
+    return json.loads(line.removeprefix("ENTRYPOINT").strip())
+
+
+def test_airflow_cli_is_left_out_of_compose_up(services, cli_services):
+    assert CLI_SERVICE not in services
+    assert set(cli_services) == {*services, CLI_SERVICE}
+    assert cli_services[CLI_SERVICE]["profiles"] == [CLI_PROFILE]
+
+
+def test_airflow_cli_runs_the_airflow_component_behind_tini_with_the_arguments_given(cli_services):
+    cli = cli_services[CLI_SERVICE]
+    # `docker compose run --rm airflow-cli dags list` replaces the command: the arguments follow `airflow`.
+    assert cli["entrypoint"] == [*image_entrypoint(), *ENTRYPOINT, "airflow"]
+    assert "airflow" in contract.COMPONENT_NAMES
+    assert cli["command"] == ["version"]
+    assert cli["restart"] == "no" and not cli.get("ports")
+    assert cli["depends_on"][INIT_SERVICE]["condition"] == "service_completed_successfully"
+
+
+def test_airflow_cli_has_the_components_configuration_image_and_code(cli_services):
+    cli = cli_services[CLI_SERVICE]
+    assert wiring.problems("airflow", cli["environment"]) == []
+    assert cli["environment"] == cli_services["scheduler"]["environment"]
+    assert cli["build"] == cli_services["scheduler"]["build"] and cli["image"] == cli_services["scheduler"]["image"]
+    assert cli["volumes"] == cli_services["scheduler"]["volumes"]

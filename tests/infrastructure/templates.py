@@ -22,20 +22,44 @@ INFRASTRUCTURE = Path(__file__).resolve().parents[2] / "infrastructure"
 from airflow_ecs.settings import PROFILES  # noqa: E402  (after the environment above)
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
-# Each shipped profile exactly as shipped, then variants: the other egress mode of each profile,
-# and prod as an operator would deploy it (a certificate, a domain and a narrow client range,
-# which the profile cannot ship).
+NARROW = ("203.0.113.0/24", "198.51.100.7/32")
+# Each shipped profile as shipped (prod with the one setting it cannot ship and refuses to synth
+# without: its certificate), then variants: the other egress mode of each, prod as an operator
+# would narrow it (Container Insights on), dev with a load balancer opted out of HTTPS by name, and dev's HTTP API with a
+# domain of its own and a client allowlist (its Lambda authorizer) and every component in a
+# service of its own on x86.
+PROD = replace(PROFILES["prod"], certificate_arn=CERTIFICATE)
 DEPLOYMENTS = {
     "dev": PROFILES["dev"],
-    "prod": PROFILES["prod"],
+    "prod": PROD,
     "dev-private": replace(PROFILES["dev"], name="airflow-dev-private", egress="private", nat_gateways=1),
-    "prod-public": replace(PROFILES["prod"], name="airflow-prod-public", egress="public", nat_gateways=0),
-    "prod-https": replace(
-        PROFILES["prod"],
-        name="airflow-prod-https",
+    "prod-public": replace(PROD, name="airflow-prod-public", egress="public", nat_gateways=0),
+    "prod-narrow": replace(
+        PROD,
+        name="airflow-prod-narrow",
+        domain_name="airflow.example.com",
+        allowed_client_cidrs=NARROW,
+        container_insights=True,
+    ),
+    "dev-plain-http": replace(
+        PROFILES["dev"],
+        name="airflow-dev-plain",
+        public_endpoint="load-balancer",
+        plain_http=True,
+        allowed_client_cidrs=NARROW,
+    ),
+    "dev-allowlist": replace(
+        PROFILES["dev"],
+        name="airflow-dev-allowlist",
         certificate_arn=CERTIFICATE,
         domain_name="airflow.example.com",
-        allowed_client_cidrs=("203.0.113.0/24", "198.51.100.7/32"),
+        allowed_client_cidrs=NARROW,
+        cpu_architecture="X86_64",
+        control_plane_task=None,
+        api_server=PROFILES["prod"].api_server,
+        scheduler=PROFILES["prod"].scheduler,
+        dag_processor=PROFILES["prod"].dag_processor,
+        triggerer=PROFILES["prod"].triggerer,
     ),
 }
 SHIPPED = ("dev", "prod")
@@ -45,13 +69,24 @@ def resources(template: dict, resource_type: str) -> dict[str, dict]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
 
 
-def container(template: dict, family_suffix: str) -> dict:
-    """The Airflow container of the task definition whose family ends with `family_suffix`."""
+def container(template: dict, name: str) -> dict:
+    """The container named `name` (a component, or `standalone`), whichever task definition holds it."""
+    found = [
+        definition
+        for task in resources(template, "AWS::ECS::TaskDefinition").values()
+        for definition in task["Properties"]["ContainerDefinitions"]
+        if definition["Name"] == name
+    ]
+    (definition,) = found
+    return definition
+
+
+def task_definition_of(template: dict, container_name: str) -> dict:
+    """The properties of the task definition that has a container named `container_name`."""
     for task in resources(template, "AWS::ECS::TaskDefinition").values():
-        if task["Properties"]["Family"].endswith(f"-{family_suffix}"):
-            (definition,) = task["Properties"]["ContainerDefinitions"]
-            return definition
-    raise KeyError(family_suffix)
+        if any(d["Name"] == container_name for d in task["Properties"]["ContainerDefinitions"]):
+            return task["Properties"]
+    raise KeyError(container_name)
 
 
 def dumps(value) -> str:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from aws_cdk.assertions import Match
 
-from tests.infrastructure.templates import container, resources
+from tests.infrastructure.templates import DEPLOYMENTS, container, resources
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker", "standalone")
 
 
-def test_cluster_has_fargate_and_spot_insights_and_exec_logging(templates):
-    template = templates["dev"]
+@pytest.mark.parametrize(
+    ("deployment", "insights"), [("dev", "disabled"), ("prod", "disabled"), ("prod-narrow", "enabled")]
+)
+def test_cluster_has_fargate_and_spot_insights_as_set_and_exec_logging(templates, deployment, insights):
+    template = templates[deployment]
     template.has_resource_properties(
         "AWS::ECS::ClusterCapacityProviderAssociations",
         {"CapacityProviders": Match.array_with(["FARGATE", "FARGATE_SPOT"])},
@@ -20,16 +24,17 @@ def test_cluster_has_fargate_and_spot_insights_and_exec_logging(templates):
     template.has_resource_properties(
         "AWS::ECS::Cluster",
         {
-            "ClusterName": "airflow-dev",
-            "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}],
+            "ClusterName": DEPLOYMENTS[deployment].name,
+            "ClusterSettings": [{"Name": "containerInsights", "Value": insights}],
             "Configuration": {"ExecuteCommandConfiguration": {"Logging": "OVERRIDE"}},
         },
     )
 
 
-def test_every_service_allows_ecs_exec(raw_templates):
-    services = resources(raw_templates["dev"], "AWS::ECS::Service").values()
-    assert len(services) == 5
+@pytest.mark.parametrize(("deployment", "count"), [("dev", 2), ("prod", 5)])
+def test_every_service_allows_ecs_exec(raw_templates, deployment, count):
+    services = resources(raw_templates[deployment], "AWS::ECS::Service").values()
+    assert len(services) == count
     assert all(s["Properties"]["EnableExecuteCommand"] is True for s in services)
 
 

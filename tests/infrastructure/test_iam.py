@@ -69,14 +69,14 @@ def test_task_roles_use_star_only_where_aws_requires_it(raw_templates, deploymen
             if "*" in _as_list(statement["Resource"]):
                 assert actions <= STAR_ONLY, (family, actions)
             if "cloudwatch:PutMetricData" in actions:
-                assert family.endswith("-scheduler")
+                # The scheduler's task: its own, or the control-plane task it is a container of.
+                assert family.endswith(("-scheduler", "-control-plane"))
                 assert statement["Condition"] == {
                     "StringEquals": {"cloudwatch:namespace": f"Airflow/{DEPLOYMENTS[deployment].name}"}
                 }
 
 
-def test_only_the_scheduler_sends_and_only_workers_consume(raw_templates):
-    template = raw_templates["dev"]
+def _sqs_actions(template: dict, prefix: str) -> dict[str, set[str]]:
     (queue,) = resources(template, "AWS::SQS::Queue")
     by_family = {}
     for family, role in _roles(template, "TaskRoleArn").items():
@@ -85,7 +85,12 @@ def test_only_the_scheduler_sends_and_only_workers_consume(raw_templates):
             if any(a.startswith("sqs:") for a in _as_list(statement["Action"])):
                 assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
                 actions |= set(_as_list(statement["Action"]))
-        by_family[family.removeprefix("airflow-dev-")] = actions
+        by_family[family.removeprefix(prefix)] = actions
+    return by_family
+
+
+def test_only_the_scheduler_sends_and_only_workers_consume(raw_templates):
+    by_family = _sqs_actions(raw_templates["prod"], "airflow-prod-")
     assert "sqs:SendMessage" in by_family["scheduler"] and "sqs:ReceiveMessage" not in by_family["scheduler"]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= by_family["worker"]
     assert "sqs:SendMessage" not in by_family["worker"]
@@ -96,3 +101,11 @@ def test_only_the_scheduler_sends_and_only_workers_consume(raw_templates):
         == by_family["standalone"]
         == set()
     )
+
+
+def test_the_control_plane_task_sends_but_never_consumes(raw_templates):
+    # dev: the scheduler is a container of the control-plane task, whose one role sends.
+    by_family = _sqs_actions(raw_templates["dev"], "airflow-dev-")
+    assert set(by_family) == {"control-plane", "worker", "standalone"}
+    assert "sqs:SendMessage" in by_family["control-plane"] and "sqs:ReceiveMessage" not in by_family["control-plane"]
+    assert "sqs:ReceiveMessage" in by_family["worker"] and by_family["standalone"] == set()

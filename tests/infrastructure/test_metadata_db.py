@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infrastructure.templates import resources
+from tests.infrastructure.templates import DEPLOYMENTS, resources
 
 
 @pytest.mark.parametrize(("deployment", "instance_class"), [("dev", "db.t4g.micro"), ("prod", "db.t4g.small")])
@@ -38,7 +38,7 @@ def test_prod_adds_multi_az_deletion_protection_and_a_final_snapshot(templates):
     )
 
 
-@pytest.mark.parametrize("deployment", ["dev", "prod"])
+@pytest.mark.parametrize("deployment", ["dev", "prod", "dev-allowlist"])
 def test_only_airflow_task_security_groups_reach_the_database(raw_templates, deployment):
     template = raw_templates[deployment]
     (db_group,) = [n for n in resources(template, "AWS::EC2::SecurityGroup") if n.startswith("MetadataDbSecurityGroup")]
@@ -48,8 +48,12 @@ def test_only_airflow_task_security_groups_reach_the_database(raw_templates, dep
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [db_group, "GroupId"]}
     ]
     sources = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in rules}
-    expected = {"ApiServerService", "Scheduler", "DagProcessor", "Triggerer", "Worker", "StandaloneTask"}
-    assert {s.split("SecurityGroup")[0] for s in sources} == expected
+    services = (
+        {"ControlPlane", "Worker"}
+        if DEPLOYMENTS[deployment].control_plane_task
+        else {"ApiServerService", "Scheduler", "DagProcessor", "Triggerer", "Worker"}
+    )
+    assert {s.split("SecurityGroup")[0] for s in sources} == services | {"StandaloneTask"}
     assert all(
         rule["FromPort"] == rule["ToPort"] == {"Fn::GetAtt": ["MetadataDbInstanceD6E9D06F", "Endpoint.Port"]}
         for rule in rules

@@ -83,11 +83,14 @@ def task_placements(template: dict) -> list[tuple[str, list[str], bool]]:
     return placements
 
 
-@pytest.mark.parametrize(("deployment", "mode"), [("dev", "igw"), ("prod", "nat")])
-def test_every_task_subnet_reaches_the_aws_apis(raw_templates, deployment, mode):
+@pytest.mark.parametrize(
+    ("deployment", "mode", "services"), [("dev", "igw", 2), ("prod", "nat", 5), ("dev-private", "nat", 2)]
+)
+def test_every_task_subnet_reaches_the_aws_apis(raw_templates, deployment, mode, services):
     template = raw_templates[deployment]
     placements = task_placements(template)
-    assert len(placements) == 6  # five services and the migration task
+    # dev: the control-plane task's service and the workers'; prod: one per component. And the migration.
+    assert len(placements) == services + 1
     for what, subnets, public_ip in placements:
         assert len(subnets) == 2, what
         for subnet in subnets:
@@ -133,7 +136,7 @@ def test_two_availability_zones_and_nat_only_in_private_mode(templates, deployme
 def test_no_task_security_group_admits_the_internet(raw_templates, deployment):
     template = raw_templates[deployment]
     for name, group in resources(template, "AWS::EC2::SecurityGroup").items():
-        if name.startswith("PublicEndpoint"):
+        if name.startswith(("PublicEndpoint", "HttpApi")):
             continue
         for rule in group["Properties"].get("SecurityGroupIngress", []):
             assert rule.get("CidrIp") not in ("0.0.0.0/0",) and rule.get("CidrIpv6") != "::/0", name

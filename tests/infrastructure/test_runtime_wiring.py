@@ -1,6 +1,7 @@
 """Every task definition of every synthesized deployment, judged by the runtime itself.
 
-For each container: the environment it would receive (its plain environment, with CloudFormation
+For each container of each task definition (the control-plane task has four): the environment it
+would receive (its plain environment, with CloudFormation
 references replaced by placeholders of the right shape, plus its secrets' names with the
 contract's example values) must pass the runtime's own validation for the component it runs, and
 every name in it must be one the contract or Airflow knows (tests/wiring.py). ECS adds the
@@ -37,13 +38,13 @@ def resolve(value, template: dict) -> str:
     raise AssertionError(f"no placeholder for {value!r}: teach resolve() this intrinsic")
 
 
-def containers(template: dict) -> dict[str, dict]:
-    """Task definition logical id -> its only container."""
-    found = {}
-    for logical_id, task in resources(template, "AWS::ECS::TaskDefinition").items():
-        (definition,) = task["Properties"]["ContainerDefinitions"]
-        found[logical_id] = definition
-    return found
+def containers(template: dict) -> list[tuple[str, dict]]:
+    """(task definition logical id, container definition) for every container of every task definition."""
+    return [
+        (logical_id, definition)
+        for logical_id, task in resources(template, "AWS::ECS::TaskDefinition").items()
+        for definition in task["Properties"]["ContainerDefinitions"]
+    ]
 
 
 def commands(template: dict, task_definition_id: str, definition: dict) -> list[str]:
@@ -76,20 +77,32 @@ def test_every_container_would_start_with_what_its_task_definition_gives(raw_tem
     template = raw_templates[deployment]
     found = []
     checked = set()
-    for logical_id, definition in containers(template).items():
+    for logical_id, definition in containers(template):
         environment, plain_names = container_environment(definition, template)
-        for component in commands(template, logical_id, definition):
+        runs = commands(template, logical_id, definition)
+        # A long-running component's container is named after what it runs (the operator tool
+        # finds it by that name, e.g. `airflow-ecs exec scheduler`).
+        if runs[0] in contract.LONG_RUNNING_NAMES:
+            assert definition["Name"] == runs[0]
+        for component in runs:
             checked.add(component)
             found += wiring.problems(component, environment, plain_names=plain_names, where=definition["Name"])
     assert found == []
-    # Every long-running component of the catalogue has a task definition, and the migration runs.
+    # Every long-running component of the catalogue has a container, and the migration runs.
     assert set(contract.LONG_RUNNING_NAMES) | {"init"} <= checked
+
+
+def test_the_control_plane_task_runs_each_component_in_its_own_container(raw_templates):
+    # The check above must see all four, not only the first container of the shared task.
+    names = [d["Name"] for _, d in containers(raw_templates["dev"])]
+    assert {"api-server", "scheduler", "dag-processor", "triggerer"} <= set(names)
+    assert len(names) == len(set(names)) == len(contract.LONG_RUNNING_NAMES) + 1  # and standalone
 
 
 def test_a_renamed_or_misspelt_variable_is_caught(raw_templates):
     # What the check above would say if a construct spelt one name differently.
     template = raw_templates["dev"]
-    (worker,) = [d for d in containers(template).values() if d["Name"] == "worker"]
+    (worker,) = [d for _, d in containers(template) if d["Name"] == "worker"]
     environment, plain = container_environment(worker, template)
     environment["AIRFLOW_DB_HOSTNAME"] = environment.pop("AIRFLOW_DB_HOST")
     environment["AIRFLOW__CELERY__WORKER_CONCURENCY"] = "8"

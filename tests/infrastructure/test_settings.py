@@ -18,12 +18,37 @@ from airflow_ecs.settings import (
 )
 from tests.infrastructure.templates import INFRASTRUCTURE
 
+CERTIFICATE = {"certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"}
+
 
 def test_profiles_are_valid_and_differ_only_in_values():
-    dev, prod = load("dev"), load("prod")
+    dev, prod = load("dev"), load("prod", CERTIFICATE)
     assert (dev.egress, prod.egress) == ("public", "private")
     assert not dev.db_multi_az and prod.db_multi_az and prod.db_deletion_protection
     assert dev.sqs_visibility_timeout_seconds == prod.sqs_visibility_timeout_seconds == 21600
+    assert dev.cpu_architecture == prod.cpu_architecture == "ARM64"
+    assert (dev.public_endpoint, prod.public_endpoint) == ("api-gateway", "load-balancer")
+    assert dev.shared_components == ("api-server", "scheduler", "dag-processor", "triggerer")
+    assert prod.shared_components == ()
+    assert (dev.tags, prod.tags) == (
+        {"project": "deploy-airflow-on-ecs-fargate", "profile": "dev"},
+        {"project": "deploy-airflow-on-ecs-fargate", "profile": "prod"},
+    )
+
+
+def test_prod_as_shipped_refuses_to_synth_without_https_in_one_sentence():
+    with pytest.raises(SettingsError) as error:
+        load("prod")
+    text = str(error.value)
+    assert text == (
+        "certificate_arn: None would serve the UI and its logins over plain HTTP: give an ACM certificate "
+        "(certificate_arn=arn:aws:acm:REGION:ACCOUNT:certificate/ID) or opt out by name with plain_http=true"
+    )
+    assert "\n" not in text and text.count(". ") == 0
+    # The opt-out is named, and only for clients narrower than the internet.
+    assert load("prod", {"plain_http": "true", "allowed_client_cidrs": "10.8.0.0/16"}).plain_http
+    with pytest.raises(SettingsError, match=r"^plain_http: true with allowed_client_cidrs=\['0.0.0.0/0'\] would send"):
+        load("prod", {"plain_http": "true"})
 
 
 @pytest.mark.parametrize(
@@ -60,6 +85,36 @@ def test_profiles_are_valid_and_differ_only_in_values():
             "scheduled_scaling.start_days: 'MONDAY' is not allowed; expected one of: SUN, MON,",
         ),
         ({"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "certificate_arn: "),
+        (
+            {"public_endpoint": "cloudfront"},
+            "public_endpoint: 'cloudfront' is not allowed; expected one of: api-gateway",
+        ),
+        ({"cpu_architecture": "ARM"}, "cpu_architecture: 'ARM' is not allowed; expected one of: X86_64, ARM64"),
+        (
+            {"control_plane_task": ComponentSize(cpu=512, memory_mib=8192)},
+            "control_plane_task.memory_mib: 8192 is not allowed; expected one of: 1024, 2048, 3072, 4096",
+        ),
+        ({"plain_http": True}, "plain_http: true would be ignored with public_endpoint=api-gateway"),
+        ({"domain_name": "airflow.example.com"}, "certificate_arn and domain_name: an HTTP API serves a domain"),
+        (
+            {"control_plane_task": None},
+            "control_plane_task: None leaves api-server, scheduler, dag-processor, triggerer",
+        ),
+        (
+            {
+                "api_server": ComponentSize(),
+                "scheduler": ComponentSize(),
+                "dag_processor": ComponentSize(),
+                "triggerer": ComponentSize(),
+            },
+            "control_plane_task would be ignored: every component has a size of its own",
+        ),
+        ({"cost_allocation_tags": ("project",)}, "cost_allocation_tags: 'project' is not allowed; expected key=value"),
+        ({"cost_allocation_tags": ("aws:owner=me",)}, "cost_allocation_tags: 'aws:owner=me' is not allowed"),
+        (
+            {"cost_allocation_tags": ("a=1", "a=2")},
+            "cost_allocation_tags: ('a=1', 'a=2') is not allowed; expected each",
+        ),
     ],
 )
 def test_a_bad_setting_fails_with_one_line_naming_it_and_the_allowed_values(change, message):
@@ -74,6 +129,7 @@ def test_overrides_are_typed_from_the_field_and_validated():
     settings = load(
         "prod",
         {
+            **CERTIFICATE,
             "egress": "public",
             "nat_gateways": "0",
             "db_multi_az": "false",
@@ -88,7 +144,7 @@ def test_overrides_are_typed_from_the_field_and_validated():
         None,
     )
     with pytest.raises(SettingsError, match=r"^db_multi_az: 'maybe' is not allowed; expected true or false$"):
-        load("prod", {"db_multi_az": "maybe"})
+        load("prod", {**CERTIFICATE, "db_multi_az": "maybe"})
     with pytest.raises(
         SettingsError,
         match=r"^worker: 'big' is not allowed; expected its fields set one by one, e.g. worker.cpu=\.\.\.$",
@@ -115,7 +171,23 @@ def test_nested_and_list_settings_can_be_overridden():
     assert settings.allowed_client_cidrs == ("203.0.113.0/24", "198.51.100.7/32")
     assert load("dev", {"scheduled_scaling": "none"}).scheduled_scaling is None
     # A schedule can be switched on for a profile without one, field by field.
-    assert load("prod", {"scheduled_scaling.stop_at": "22:00"}).scheduled_scaling == ScheduledScaling(stop_at="22:00")
+    assert load("prod", {**CERTIFICATE, "scheduled_scaling.stop_at": "22:00"}).scheduled_scaling == ScheduledScaling(
+        stop_at="22:00"
+    )
+    # A component sized in dev leaves the control-plane task; one sized none joins it in prod.
+    assert load("dev", {"triggerer.cpu": "256"}).shared_components == ("api-server", "scheduler", "dag-processor")
+    joined = load(
+        "prod",
+        {
+            **CERTIFICATE,
+            "dag_processor": "none",
+            "control_plane_task.cpu": "256",
+            "control_plane_task.memory_mib": "1024",
+        },
+    )
+    assert joined.shared_components == ("dag-processor",) and joined.control_plane_task == ComponentSize(
+        cpu=256, memory_mib=1024, count=1
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infrastructure.templates import container, dumps, resources
+from tests.infrastructure.templates import container, dumps, resources, task_definition_of
 
 WRITERS = ("worker", "triggerer", "dag-processor")
 
@@ -35,13 +35,8 @@ def test_s3_remote_logging_points_at_a_private_bucket_prefix(raw_templates):
 
 
 def _task_log_actions(template: dict, component: str) -> set[str]:
-    """Actions the component's task role has on the task-log group or bucket."""
-    task = next(
-        t
-        for t in resources(template, "AWS::ECS::TaskDefinition").values()
-        if t["Properties"]["Family"].endswith(f"-{component}")
-    )
-    role = task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    """Actions the task role of the component's task has on the task-log group or bucket."""
+    role = task_definition_of(template, component)["TaskRoleArn"]["Fn::GetAtt"][0]
     store = next(
         iter(
             {**resources(template, "AWS::Logs::LogGroup"), **resources(template, "AWS::S3::Bucket")}.keys()
@@ -62,13 +57,22 @@ def _task_log_stores(template: dict) -> set[str]:
     return {name for name in template["Resources"] if name.startswith(("TaskLogsLogGroup", "TaskLogsBucket"))}
 
 
-@pytest.mark.parametrize("deployment", ["dev", "prod"])
+# Separate services (prod, and dev-allowlist with CloudWatch task logs): each role gets what its
+# component needs; dev's control-plane task has one role for its four containers (below).
+@pytest.mark.parametrize("deployment", ["dev-allowlist", "prod"])
 def test_writers_may_write_and_the_api_server_may_only_read(raw_templates, deployment):
     template = raw_templates[deployment]
-    write = {"dev": "logs:PutLogEvents", "prod": "s3:PutObject"}[deployment]
-    read = {"dev": "logs:GetLogEvents", "prod": "s3:GetObject"}[deployment]
+    write = {"dev-allowlist": "logs:PutLogEvents", "prod": "s3:PutObject"}[deployment]
+    read = {"dev-allowlist": "logs:GetLogEvents", "prod": "s3:GetObject"}[deployment]
     for component in WRITERS:
         assert {write, read} <= _task_log_actions(template, component), component
     api = _task_log_actions(template, "api-server")
     assert read in api and write not in api
     assert _task_log_actions(template, "scheduler") == set()
+
+
+def test_the_control_plane_task_role_reads_and_writes_task_logs(raw_templates):
+    # Its triggerer and dag-processor write, its api-server reads: one role for the one task.
+    actions = _task_log_actions(raw_templates["dev"], "api-server")
+    assert {"logs:PutLogEvents", "logs:GetLogEvents"} <= actions
+    assert actions == _task_log_actions(raw_templates["dev"], "triggerer")

@@ -13,10 +13,14 @@ from deploy_airflow_on_ecs_fargate.settings import load_settings
 def test_long_running_components_have_a_command_and_a_health_check_one_shots_neither():
     for component in contract.COMPONENTS:
         if component.long_running:
-            assert component.airflow_command and component.health, component.name
+            assert bool(component.airflow_command) != bool(component.module), f"{component.name}: one command"
+            assert component.health, component.name
         else:
-            assert not component.airflow_command and component.health is None, component.name
+            assert not component.airflow_command and not component.module and component.health is None, component.name
             assert not component.ports
+        if component.runs_beside:
+            host = contract.component(component.runs_beside)
+            assert host.long_running and not host.runs_beside, f"{component.name} runs beside a service of its own"
 
 
 def test_stop_timeouts_fit_fargate():
@@ -80,3 +84,11 @@ def test_the_log_server_replacement_matches_what_airflow_starts():
         assert airflow.utils.serve_logs.serve_logs is listen_address.serve_logs
     finally:
         airflow.utils.serve_logs.serve_logs = original
+
+
+def test_a_module_component_runs_its_module():
+    import importlib
+
+    for component in contract.LONG_RUNNING:
+        if component.module:
+            assert callable(importlib.import_module(component.module).main), component.module

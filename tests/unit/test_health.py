@@ -1,9 +1,12 @@
 """Health checks against real endpoints, a real database and a real heartbeat file."""
 
 import http.server
+import json
 import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -44,17 +47,67 @@ def test_http_check_fails_when_nothing_listens():
         health.check_http(f"http://127.0.0.1:{free_port()}/health")
 
 
-def test_worker_heartbeat_fresh_stale_and_missing(tmp_path):
+def write_beat(path, *, age=0.0, answered_ago=1.0, **fields):
+    """A heartbeat file as the worker's consumer writes it, ``age`` seconds old."""
+    now = time.time()
+    beat = {"pid": os.getpid(), "phase": "consuming", "answered_at": now - answered_ago, "busy": False, "error": None}
+    path.write_text(json.dumps({**beat, **fields}))
+    os.utime(path, (now - age, now - age))
+
+
+def test_worker_heartbeat_healthy_only_while_sqs_answers_its_polls(tmp_path):
     beat = tmp_path / "heartbeat"
-    environment = {"AIRFLOW_WORKER_HEARTBEAT_FILE": str(beat)}
+    environment = {"AIRFLOW_WORKER_HEARTBEAT_FILE": str(beat), "AIRFLOW_SQS_WAIT_TIME_SECONDS": "20"}
     with pytest.raises(health.Unhealthy, match="no worker heartbeat file"):
         health.check_worker_heartbeat(environment)
-    beat.touch()
-    assert health.check_worker_heartbeat(environment).startswith("worker heartbeat 0.")
-    stale = time.time() - health.HEARTBEAT_THRESHOLD_SECONDS - 5
-    os.utime(beat, (stale, stale))
-    with pytest.raises(health.Unhealthy, match="the consumer loop is stuck or gone"):
+    write_beat(beat, answered_ago=3)
+    assert health.check_worker_heartbeat(environment) == "SQS answered the consumer's poll 3.0 s ago"
+    # The event loop turns (fresh file) but SQS has not answered for longer than the bound (20 + 30 s).
+    write_beat(beat, answered_ago=51, error="PollFailed: no answer from SQS (connection refused, ...)")
+    with pytest.raises(health.Unhealthy) as unhealthy:
         health.check_worker_heartbeat(environment)
+    assert str(unhealthy.value) == (
+        "SQS has not answered the consumer's polls for 51 s (bound 50 s): "
+        "PollFailed: no answer from SQS (connection refused, ...)"
+    )
+    # The bound follows the long-poll wait: 5 + 30 s.
+    write_beat(beat, answered_ago=40)
+    with pytest.raises(health.Unhealthy, match=r"for 40 s \(bound 35 s\)"):
+        health.check_worker_heartbeat({**environment, "AIRFLOW_SQS_WAIT_TIME_SECONDS": "5"})
+    # Every slot busy: the consumer does not poll by design, and says when it last looked.
+    write_beat(beat, answered_ago=0.5, busy=True)
+    assert health.check_worker_heartbeat(environment).startswith("every worker slot is busy")
+
+
+def test_worker_heartbeat_stale_file_means_a_stuck_event_loop(tmp_path):
+    beat = tmp_path / "heartbeat"
+    write_beat(beat, age=health.HEARTBEAT_THRESHOLD_SECONDS + 5)
+    with pytest.raises(health.Unhealthy, match="the consumer's event loop is stuck or gone"):
+        health.check_worker_heartbeat({"AIRFLOW_WORKER_HEARTBEAT_FILE": str(beat)})
+
+
+def test_a_draining_worker_says_so_until_it_has_exited(tmp_path):
+    beat = tmp_path / "heartbeat"
+    environment = {"AIRFLOW_WORKER_HEARTBEAT_FILE": str(beat)}
+    # Draining does not refresh the file: its age does not matter, the process does.
+    write_beat(beat, age=300, phase="draining", draining_since=time.time() - 42)
+    with pytest.raises(health.Draining, match="warm shutdown for 42 s"):
+        health.check_worker_heartbeat(environment)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    write_beat(beat, phase="draining", draining_since=time.time(), pid=gone.pid)
+    with pytest.raises(
+        health.Unhealthy, match=f"the worker that was draining \\(pid {gone.pid}\\) has exited"
+    ) as error:
+        health.check_worker_heartbeat(environment)
+    assert not isinstance(error.value, health.Draining)
+
+
+def test_an_unreadable_heartbeat_is_unhealthy(tmp_path):
+    beat = tmp_path / "heartbeat"
+    beat.write_text("not json")
+    with pytest.raises(health.Unhealthy, match="is unreadable"):
+        health.check_worker_heartbeat({"AIRFLOW_WORKER_HEARTBEAT_FILE": str(beat)})
 
 
 @pytest.fixture
@@ -116,9 +169,9 @@ def test_command_line_exit_codes(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AIRFLOW_WORKER_HEARTBEAT_FILE", str(tmp_path / "beat"))
     assert health.main(["worker"]) == 1
     assert capsys.readouterr().out.startswith("unhealthy: no worker heartbeat file")
-    (tmp_path / "beat").touch()
+    write_beat(tmp_path / "beat")
     assert health.main(["worker"]) == 0
-    assert capsys.readouterr().out.startswith("healthy: worker heartbeat")
+    assert capsys.readouterr().out.startswith("healthy: SQS answered the consumer's poll")
 
 
 def test_a_component_bound_to_one_address_records_it_as_its_host(job_table, valid_environment):
@@ -144,3 +197,45 @@ def test_http_checks_follow_the_port_and_listen_address_variables(http_server):
     assert health.check("scheduler", environment) == f"http://127.0.0.1:{port}/health answered 200"
     with pytest.raises(health.Unhealthy, match="did not answer"):
         health.check("scheduler", {"AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port())})
+
+
+@pytest.fixture
+def own_database():
+    """A PostgreSQL server of this test's own, which it may stop (the session's server is shared)."""
+    import shutil
+    import tempfile
+
+    from local_stack import postgres
+
+    home = Path(tempfile.mkdtemp(prefix="pg-stop-test-"))
+    port = free_port()
+    postgres.start(home / "data", port=port, log_file=home / "server.log")
+    yield home, port
+    postgres.stop(home / "data")
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_job_heartbeat_check_fails_while_the_database_is_stopped_and_recovers(own_database, valid_environment):
+    from local_stack import postgres
+
+    home, port = own_database
+    valid_environment.update(AIRFLOW_DB_HOST="127.0.0.1", AIRFLOW_DB_PORT=str(port), AIRFLOW_DB_PASSWORD="airflow")
+    connection = psycopg2.connect(f"postgresql://airflow:airflow@127.0.0.1:{port}/airflow")
+    with connection, connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE job (id serial, job_type varchar(30), state varchar(20), "
+            "hostname varchar(500), latest_heartbeat timestamptz)"
+        )
+        cursor.execute(
+            "INSERT INTO job (job_type, state, hostname, latest_heartbeat) VALUES ('TriggererJob', 'running', %s, now())",
+            (health.this_hostname(valid_environment),),
+        )
+    connection.close()
+    assert "TriggererJob on" in health.check_job_heartbeat("triggerer", valid_environment)
+    postgres.stop(home / "data")
+    began = time.monotonic()
+    with pytest.raises(health.Unhealthy, match=r"metadata database query failed: .*(refused|could not connect)"):
+        health.check_job_heartbeat("triggerer", valid_environment)
+    assert time.monotonic() - began < health.DB_TIMEOUT_SECONDS + 1, "a stopped database must fail the check fast"
+    postgres.start(home / "data", port=port, log_file=home / "server.log")
+    assert "TriggererJob on" in health.check_job_heartbeat("triggerer", valid_environment)

@@ -202,3 +202,28 @@ def test_what_the_stack_gives_each_component_passes_the_runtime_checks(tmp_path,
     # Only what the stack sets itself: the user's shell adds PATH, HOME and the like.
     environment = component_environment(paths, LocalSettings.from_environment({}), {})
     assert wiring.problems(component, environment) == []
+
+
+# A parent with a child in a session of its own, as Airflow runs a task (own process group) and
+# the BashOperator its shell (own session): the child is outside the parent's process group.
+PARENT_WITH_DETACHED_CHILD = (
+    "import signal, subprocess, sys, time\n"
+    "child = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+    "print(child.pid, flush=True)\n"
+    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+    "time.sleep(300)\n"
+)
+
+
+def test_stop_group_also_stops_what_runs_outside_the_process_group(tmp_path):
+    log, pid_file = tmp_path / "p.log", tmp_path / "p.pid"
+    start_detached(
+        [sys.executable, "-c", PARENT_WITH_DETACHED_CHILD],
+        log_file=log,
+        pid_file=pid_file,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    child = psutil.Process(int(wait_for_text(log, "\n").split()[0]))
+    assert stop_group(pid_file, timeout=5) == "stopped"
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE

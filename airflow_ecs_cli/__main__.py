@@ -1,0 +1,3 @@
+from airflow_ecs_cli.cli import main
+
+main()

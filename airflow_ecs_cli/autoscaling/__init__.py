@@ -1,0 +1,1 @@
+"""Worker autoscaling: the policy simulator (`airflow-ecs autoscaling simulate`) and its traces."""

@@ -54,8 +54,8 @@ run: install ## run an Airflow CLI command against the local stack (CMD='dags li
 	@test -n "$(CMD)" || { echo "error: CMD is not set: the Airflow command to run, e.g. make run CMD='dags list'"; exit 2; }
 	@$(AIRFLOW_ECS) local run -- $(CMD)
 
-test: install lint ## install and run the whole test suite, after the lint and type gate
-	@$(VENV_PY) -m pytest $(PYTEST_ARGS)
+test: install cdk-cli lint ## install (Python packages, the pinned CDK CLI) and run the whole test suite, after the lint and type gate
+	@$(VENV_PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-faults: install ## every fault scenario on a local stack with its own timeouts, and the recovery figures (about 5 min)
 	@FAULT_TESTS_PROFILE=measured $(VENV_PY) -m pytest tests/integration/test_faults.py $(PYTEST_ARGS)
@@ -71,13 +71,16 @@ lint: install ## ruff (lint and format check) and mypy over the code
 format: install ## apply ruff's formatting and safe fixes
 	@$(VENV)/bin/ruff format --quiet . && $(VENV)/bin/ruff check --fix --quiet .
 
-docs: install ## regenerate docs/runtime-contract.md and the settings table of infrastructure/README.md
+docs: install ## regenerate docs/runtime-contract.md, the settings table of infrastructure/README.md and the architecture diagrams (synthesizes dev and prod)
 	@$(VENV_PY) scripts/generate_docs.py
 
 benchmark: install ## measure trigger-to-success latency on the local stack
 	@$(VENV_PY) scripts/benchmark_trigger_latency.py $(BENCHMARK_ARGS)
 
+benchmark-baseline: install ## our stack against plain tuned Airflow, side by side, alternating (about 15 min)
+	@$(VENV_PY) scripts/benchmark_trigger_latency.py --baseline $(BENCHMARK_ARGS)
+
 # Targets of the infrastructure and container images live beside their own concern.
 -include make/*.mk
 
-.PHONY: help install lock up down status logs run test test-faults test-unit lint format docs benchmark
+.PHONY: help install lock up down status logs run test test-faults test-unit lint format docs benchmark benchmark-baseline

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +20,7 @@ import typer
 
 from airflow_ecs_cli import (
     admin_password,
+    dags,
     deploy,
     deployment,
     destroy,
@@ -53,6 +54,12 @@ local_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(local_app, name="local")
+dags_app = typer.Typer(
+    help="DAGs of a deployment: push the DAGs folder to its DAG bucket (live within a minute, no deploy).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(dags_app, name="dags")
 
 # What `--debug` switched on for this invocation (global option or per command).
 _debug = {"on": False}
@@ -250,6 +257,15 @@ def run_task_command(
     command: Annotated[
         str | None, typer.Option("--command", help="the seed's form: the Airflow command as one quoted string")
     ] = None,
+    component: Annotated[
+        str | None,
+        typer.Option(
+            "--component",
+            help=f"run a one-off component of the runtime instead ({', '.join(run_task.ONE_OFF_COMPONENTS)}); "
+            "arguments after -- are its own",
+            show_default=False,
+        ),
+    ] = None,
     cluster: Annotated[str | None, typer.Option("--cluster", help="ECS cluster (default: the stack's)")] = None,
     task_definition: Annotated[
         str | None, typer.Option("--task-definition", help="task definition (default: the stack's standalone one)")
@@ -288,6 +304,8 @@ def run_task_command(
       airflow-ecs run-task -- dags trigger example_bash_operator --conf '{"note": "two words"}'
       airflow-ecs run-task --cpu 1024 --memory 2048 --capacity-provider FARGATE_SPOT -- db check
       airflow-ecs run-task --no-wait -- dags reserialize
+      airflow-ecs run-task --component db-clean            # as its schedule runs it
+      airflow-ecs run-task --component db-clean -- --dry-run
       airflow-ecs run-task --cluster airflow-dev --task-definition airflow-dev-standalone \\
           --container-name standalone --public-subnet-ids subnet-1 subnet-2 --security-group sg-1 \\
           --command 'dags list'
@@ -300,7 +318,12 @@ def run_task_command(
         if any(not word.startswith("subnet-") for word in words):
             raise bad_input("give the Airflow command after -- or with --command, not both")
         words = run_task.split_command(command)
-    container_command = run_task.airflow_command(words)
+    if component is not None:
+        if command is not None:
+            raise bad_input("give --component or --command, not both")
+        container_command = run_task.component_command(component, words)
+    else:
+        container_command = run_task.airflow_command(words)
     aws = _aws(region, aws_profile)
     named = dict(
         cluster=cluster, task_definition=task_definition, container=container_name, security_group=security_group
@@ -379,6 +402,51 @@ def _interrupted(ecs: Any, spec: run_task.TaskSpec, task_arn: str) -> None:
         _note(f"asked ECS to stop task {short}")
     else:
         _note(f"task {short} keeps running: aws ecs stop-task --cluster {spec.cluster} --task {task_arn}")
+
+
+@dags_app.command("push")
+@reported
+def dags_push(
+    folder: Annotated[
+        Path, typer.Option("--folder", help="the DAGs folder to mirror into the bucket", show_default=True)
+    ] = Path("dags"),
+    profile: Profile = deployment.DEFAULT_PROFILE,
+    settings: Settings = None,
+    stack: Stack = None,
+    region: Region = None,
+    aws_profile: AwsProfile = None,
+    debug: Debug = False,
+) -> None:
+    """Upload what changed in the DAGs folder to the deployment's DAG bucket, delete what is gone.
+
+    Every Python file must compile first, or nothing is uploaded. `__pycache__` is skipped. The
+    dag-processor fetches the bucket every 30 s and parses what changed; tasks started after
+    that run the new code. Replaced and deleted files stay restorable (a versioned bucket).
+
+    \b
+    Examples:
+      airflow-ecs dags push
+      airflow-ecs dags push --folder ~/team-dags --profile prod --settings certificate_arn=...
+    """
+    local = dags.local_files(folder)
+    dags.check_compiles(local)
+    aws = _aws(region, aws_profile)
+    deployed = _stack_outputs(aws, profile, settings, stack)
+    bucket = dags.bucket_of(deployed)
+    s3 = aws.client("s3")
+    to_do = dags.plan(local, dags.remote_objects(s3, bucket))
+    if to_do.empty:
+        _say(f"nothing to push: s3://{bucket} already has the {to_do.unchanged} file(s) of {folder}")
+        return
+    _say(f"pushing {folder} to s3://{bucket} (stack {deployed.stack_name})")
+    dags.push(s3, bucket, local, to_do, on_change=lambda verb, key: _say(f"  {verb:<8} {key}"))
+    live_by = datetime.now().astimezone() + timedelta(seconds=dags.LIVE_WITHIN_SECONDS)
+    changes = len(to_do.added) + len(to_do.changed) + len(to_do.deleted)
+    _say(
+        f"{changes} change(s), {to_do.unchanged} file(s) unchanged: live within {dags.LIVE_WITHIN_SECONDS} s, by "
+        f"{live_by:%H:%M:%S} (the dag-processor fetches the bucket every {dags.REFRESH_SECONDS} s, then parses "
+        "what changed; tasks started after that run the new code)"
+    )
 
 
 @app.command("exec")
@@ -527,7 +595,7 @@ def status_command(
     aws_profile: AwsProfile = None,
     debug: Debug = False,
 ) -> None:
-    """Show each service's tasks, health and rollout, the queue, and the UI URL; exit 1 unless all is settled.
+    """Show each service's tasks, health and rollout, the queue, alarms in ALARM and the UI URL; exit 1 unless all is settled.
 
     \b
     Examples:
@@ -555,6 +623,12 @@ def status_command(
     queue = found.queue
     age = f"{queue.oldest_age_seconds:.0f} s" if queue.oldest_age_seconds is not None else "unknown (no recent metric)"
     _say(f"queue: {queue.waiting} waiting, {queue.in_flight} in flight, oldest message {age}")
+    if found.alarms is not None:
+        _say(f"alarms: {len(found.alarms)} in ALARM" if found.alarms else "alarms: none in ALARM")
+        for alarm in found.alarms:
+            since = f" since {alarm.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if alarm.since else ""
+            paused = " (paused for the night stop)" if not alarm.actions_enabled else ""
+            _say(f"  {alarm.name}{since}{paused}: {alarm.check_first}")
     if not found.healthy:
         raise typer.Exit(1)
 

@@ -36,6 +36,10 @@ INSIGHTS_METRICS_PER_TASK_FAMILY = 8
 DEMAND_PUBLISHER = "worker-demand"
 DEMAND_PERIOD_VARIABLE = "AIRFLOW_WORKER_DEMAND_PERIOD_SECONDS"
 DEFAULT_DEMAND_PERIOD_SECONDS = 10
+# The CloudWatch agent's configuration, in its container's environment (decision 0070).
+AGENT_CONFIG_VARIABLE = "CW_CONFIG_CONTENT"
+# CloudWatch's free dashboards graph at most this many metrics each.
+DASHBOARD_FREE_METRICS = 50
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 SYNTH_TIMEOUT_SECONDS = 600
 
@@ -303,11 +307,23 @@ def _tasks(count: float) -> str:
     return f"{shown} task" + ("" if count == 1 else "s")
 
 
+@dataclass
+class CloudWatchUse:
+    """What the deployment uses of CloudWatch's always-free allowance (per account and month)."""
+
+    custom_metrics: int = 0
+    alarm_metrics: int = 0  # standard resolution: high-resolution alarms are not in the free tier
+    calls_always: float = 0.0
+    calls_scheduled: float = 0.0
+    dashboards: int = 0  # of at most DASHBOARD_FREE_METRICS metrics
+
+
 class _Lines:
     def __init__(self, prices: PriceTable, hours: float) -> None:
         self.prices = prices
         self.hours = hours
         self.lines: list[Line] = []
+        self.cloudwatch = CloudWatchUse()
 
     def price(self, item: str) -> float:
         return _price(self.prices, item)
@@ -443,24 +459,108 @@ def _database(lines: _Lines, template: Mapping[str, Any]) -> None:
         )
 
 
+def _alarm_metrics(alarm: Mapping[str, Any]) -> tuple[int, float]:
+    """(metrics, shortest period) of an alarm: one for a metric alarm, one per metric a math alarm
+    reads (CloudWatch bills an alarm per metric it evaluates)."""
+    queries = alarm.get("Metrics")
+    if not queries:
+        return 1, _number(alarm.get("Period", 60), "alarm Period")
+    stats = [query["MetricStat"] for query in queries if "MetricStat" in query]
+    periods = [_number(stat.get("Period", 60), "alarm metric Period") for stat in stats]
+    return max(1, len(stats)), min(periods, default=60.0)
+
+
+def _metric_key(namespace: Any, name: Any, dimensions: Any) -> tuple[str, str, str]:
+    return str(namespace), str(name), json.dumps(dimensions or [], sort_keys=True)
+
+
+def _alarm_custom_metrics(alarms: Iterable[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
+    found = set()
+    for alarm in alarms:
+        stats = [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
+        if not stats and alarm.get("Namespace"):
+            stats = [alarm]
+        for metric in stats:
+            namespace = metric.get("Namespace")
+            if namespace and not str(namespace).startswith("AWS/"):
+                found.add(_metric_key(namespace, metric.get("MetricName"), metric.get("Dimensions")))
+    return found
+
+
+@dataclass(frozen=True)
+class MetricsAgents:
+    """The CloudWatch agents beside Airflow's containers (decision 0070): where they put the metrics
+    Airflow's allow list keeps, and how often."""
+
+    metrics: frozenset[tuple[str, str, str]]
+    flush_seconds: float
+    always: float  # agents running around the clock, and on average with the night stop
+    scheduled: float
+
+
+def metrics_agents(services: list[Service]) -> MetricsAgents | None:
+    metrics: set[tuple[str, str, str]] = set()
+    always = scheduled = 0.0
+    flush = 60.0
+    for service in services:
+        environments = [{e["Name"]: e["Value"] for e in d.get("Environment", [])} for d in service.containers]
+        configs = [env[AGENT_CONFIG_VARIABLE] for env in environments if AGENT_CONFIG_VARIABLE in env]
+        if not configs:
+            continue
+        try:
+            config = json.loads(configs[0])
+        except (TypeError, json.JSONDecodeError):
+            raise CostError(f"{service.name}: the metrics agent's {AGENT_CONFIG_VARIABLE} is not JSON") from None
+        namespace = config.get("metrics", {}).get("namespace", "CWAgent")
+        flush = _number(config.get("metrics", {}).get("force_flush_interval", 60), "force_flush_interval")
+        always += service.daytime
+        scheduled += service.average
+        for environment in environments:
+            prefix = environment.get("AIRFLOW__METRICS__STATSD_PREFIX", contract.STATSD_PREFIX)
+            for pattern in filter(None, environment.get("AIRFLOW__METRICS__METRICS_ALLOW_LIST", "").split(",")):
+                name = re.sub(r"\\(.)", r"\1", pattern.strip().removeprefix("^").removesuffix("$"))
+                kept = contract.METRICS_BY_NAME.get(name)
+                if kept is None:
+                    raise CostError(f"{service.name}: metric pattern {pattern!r} is not one the runtime contract keeps")
+                dimensions = [{"Name": "metric_type", "Value": contract.STATSD_METRIC_TYPES[kept.kind]}]
+                metrics.add(_metric_key(namespace, f"{prefix}.{name}", dimensions))
+    if not metrics:
+        return None
+    return MetricsAgents(frozenset(metrics), flush, always, scheduled)
+
+
 def _monitoring(lines: _Lines, template: Mapping[str, Any], services: list[Service]) -> list[str]:
     notes = []
-    alarms = _of_type(template, "AWS::CloudWatch::Alarm").values()
-    high = [a for a in alarms if _number(a.get("Period", 60), "alarm Period") < 60]
-    standard = len(alarms) - len(high)
+    alarms = list(_of_type(template, "AWS::CloudWatch::Alarm").values())
+    high = standard = standard_alarms = 0
+    for alarm in alarms:
+        count, period = _alarm_metrics(alarm)
+        if period < 60:
+            high += count
+        else:
+            standard += count
+            standard_alarms += 1
     if high:
         price = lines.price("cloudwatch_high_resolution_alarm_month")
-        lines.add("CloudWatch alarms", f"{len(high)} high-resolution (10 s)", len(high) * price)
+        lines.add("CloudWatch alarms", f"{high} high-resolution (10 s)", high * price)
+    lines.cloudwatch.alarm_metrics += standard
     if standard:
-        lines.add("CloudWatch alarms", f"{standard} standard", standard * lines.price("cloudwatch_alarm_month"))
-    custom = {
-        (a.get("Namespace"), a.get("MetricName"), json.dumps(a.get("Dimensions", []), sort_keys=True))
-        for a in alarms
-        if a.get("Namespace") and not str(a.get("Namespace")).startswith("AWS/")
-    }
+        what = f"{standard} standard" + (
+            f" (the metrics of {standard_alarms} alarms)" if standard > standard_alarms else ""
+        )
+        lines.add("CloudWatch alarms", what, standard * lines.price("cloudwatch_alarm_month"))
+    agents = metrics_agents(services)
+    custom = _alarm_custom_metrics(alarms) | (agents.metrics if agents else set())
+    lines.cloudwatch.custom_metrics += len(custom)
     if custom:
-        names = ", ".join(sorted(str(metric) for _, metric, _ in custom))
-        lines.add("CloudWatch custom metrics", names, len(custom) * lines.price("cloudwatch_custom_metric_month"))
+        airflow = {key for key in custom if agents and key in agents.metrics}
+        named = sorted(str(metric) for _, metric, _ in custom - airflow)
+        if airflow:
+            named.append(f"{len(airflow)} Airflow metrics (the allow list)")
+        lines.add(
+            "CloudWatch custom metrics", ", ".join(named), len(custom) * lines.price("cloudwatch_custom_metric_month")
+        )
+    per_call = lines.price("cloudwatch_put_metric_data_1000") / 1000
     publishers_always, publishers_scheduled, period = 0.0, 0.0, float(DEFAULT_DEMAND_PERIOD_SECONDS)
     for service in services:
         for definition in service.containers:
@@ -471,7 +571,8 @@ def _monitoring(lines: _Lines, template: Mapping[str, Any], services: list[Servi
                 period = _number(environment.get(DEMAND_PERIOD_VARIABLE, _default_period()), DEMAND_PERIOD_VARIABLE)
     if publishers_always:
         calls = 3600 / period * lines.hours
-        per_call = lines.price("cloudwatch_put_metric_data_1000") / 1000
+        lines.cloudwatch.calls_always += publishers_always * calls
+        lines.cloudwatch.calls_scheduled += publishers_scheduled * calls
         lines.add(
             "CloudWatch PutMetricData",
             f"{_tasks(publishers_always).replace('task', 'publisher')} x one call every {period:g} s "
@@ -479,9 +580,29 @@ def _monitoring(lines: _Lines, template: Mapping[str, Any], services: list[Servi
             publishers_always * calls * per_call,
             publishers_scheduled * calls * per_call,
         )
-    dashboards = len(_of_type(template, "AWS::CloudWatch::Dashboard"))
+    if agents is not None and agents.always:
+        calls = 3600 / agents.flush_seconds * lines.hours
+        lines.cloudwatch.calls_always += agents.always * calls
+        lines.cloudwatch.calls_scheduled += agents.scheduled * calls
+        lines.add(
+            "CloudWatch PutMetricData",
+            f"{_tasks(agents.always).replace('task', 'metrics agent')} x one call every {agents.flush_seconds:g} s "
+            f"({agents.always * calls:,.0f} calls; busy workers' agents add one each)",
+            agents.always * calls * per_call,
+            agents.scheduled * calls * per_call,
+        )
+    dashboards = list(_of_type(template, "AWS::CloudWatch::Dashboard").values())
     if dashboards:
-        lines.add("CloudWatch dashboards", f"{dashboards}", dashboards * lines.price("cloudwatch_dashboard_month"))
+        counts = [dashboard_metrics(d.get("DashboardBody")) for d in dashboards]
+        lines.cloudwatch.dashboards += sum(
+            1 for count in counts if count is not None and count <= DASHBOARD_FREE_METRICS
+        )
+        shown = ", ".join("?" if count is None else str(count) for count in counts)
+        lines.add(
+            "CloudWatch dashboards",
+            f"{len(dashboards)} ({shown} metrics)",
+            len(dashboards) * lines.price("cloudwatch_dashboard_month"),
+        )
     for cluster in _of_type(template, "AWS::ECS::Cluster").values():
         settings = {s.get("Name"): s.get("Value") for s in cluster.get("ClusterSettings", [])}
         if settings.get("containerInsights") in ("enabled", "enhanced"):
@@ -502,6 +623,51 @@ def _monitoring(lines: _Lines, template: Mapping[str, Any], services: list[Servi
                 "Container Insights is off (container_insights=true adds about $6.30 a month per running service)"
             )
     return notes
+
+
+def dashboard_metrics(body: Any) -> int | None:
+    """Metrics a dashboard's widgets graph (None: a body the estimate cannot read)."""
+    if isinstance(body, dict) and "Fn::Join" in body:
+        separator, parts = body["Fn::Join"]
+        # References sit inside JSON strings: any text keeps the JSON valid.
+        body = separator.join(part if isinstance(part, str) else "ref" for part in parts)
+    if not isinstance(body, str):
+        return None
+    try:
+        widgets = json.loads(body).get("widgets", [])
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return sum(len(widget.get("properties", {}).get("metrics", [])) for widget in widgets)
+
+
+def _free_tier(lines: _Lines) -> None:
+    """CloudWatch's always-free allowance (from the price table; a table without it gives none), as a
+    credit: it is per account, so a second deployment in the same account (or anything else there
+    that uses CloudWatch) pays these lines in full."""
+    use, allowance = lines.cloudwatch, lines.prices.prices
+    metrics = allowance.get("cloudwatch_free_custom_metrics", 0)
+    alarm_metrics = allowance.get("cloudwatch_free_alarm_metrics", 0)
+    requests = allowance.get("cloudwatch_free_api_requests", 0)
+    dashboards = allowance.get("cloudwatch_free_dashboards", 0)
+    per_call = lines.price("cloudwatch_put_metric_data_1000") / 1000
+    fixed = 0.0
+    if use.custom_metrics and metrics:
+        fixed += min(use.custom_metrics, metrics) * lines.price("cloudwatch_custom_metric_month")
+    if use.alarm_metrics and alarm_metrics:
+        fixed += min(use.alarm_metrics, alarm_metrics) * lines.price("cloudwatch_alarm_month")
+    if use.dashboards and dashboards:
+        fixed += min(use.dashboards, dashboards) * lines.price("cloudwatch_dashboard_month")
+    always = fixed + min(use.calls_always, requests) * per_call
+    scheduled = fixed + min(use.calls_scheduled, requests) * per_call
+    if always:
+        lines.add(
+            "CloudWatch free tier",
+            f"always free per account: {metrics:g} custom metrics, {alarm_metrics:g} alarm metrics, "
+            f"{requests / 1e6:g} million API requests, {dashboards:g} dashboards of up to {DASHBOARD_FREE_METRICS} "
+            "metrics (not if the account already uses them)",
+            -always,
+            -scheduled,
+        )
 
 
 def _default_period() -> str:
@@ -571,6 +737,7 @@ def estimate(
         _database(lines, template)
         notes += _monitoring(lines, template, services)
         _other(lines, template, services)
+    _free_tier(lines)
     notes += _usage_notes(prices)
     mwaa = [
         Line(f"MWAA {item.removeprefix('mwaa_').removesuffix('_hour')}", _mwaa_what(item), p * hours, p * hours)

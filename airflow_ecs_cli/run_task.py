@@ -25,6 +25,8 @@ CAPACITY_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 STARTED_BY = "airflow-ecs"
 # The component of the runtime contract that runs any `airflow` command with the deployment's configuration.
 AIRFLOW_COMPONENT = contract.component("airflow").name
+# The runtime's other one-off components (`--component`), e.g. db-clean as its schedule runs it.
+ONE_OFF_COMPONENTS = tuple(c.name for c in contract.COMPONENTS if not c.long_running and c.name != AIRFLOW_COMPONENT)
 # Exit code when the container never ran (capacity, network interface, image pull, secrets):
 # distinct from any exit code of the command itself, as `docker run` does with 125.
 NEVER_STARTED = 125
@@ -70,6 +72,13 @@ def airflow_command(arguments: Sequence[str]) -> tuple[str, ...]:
     if not arguments:
         raise bad_input("no Airflow command: give one after --, e.g. `airflow-ecs run-task -- dags list`")
     return (AIRFLOW_COMPONENT, *arguments)
+
+
+def component_command(component: str, arguments: Sequence[str]) -> tuple[str, ...]:
+    """A one-off component of the runtime with extra arguments, e.g. ("db-clean", "--dry-run")."""
+    if component not in ONE_OFF_COMPONENTS:
+        raise bad_input(f"--component: {component!r} is not one of {', '.join(ONE_OFF_COMPONENTS)}")
+    return (component, *arguments)
 
 
 def split_command(text: str) -> list[str]:

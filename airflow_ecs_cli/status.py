@@ -1,7 +1,10 @@
-"""What a deployment is doing: its stack, each service's tasks, health and rollout, and the queue.
+"""What a deployment is doing: its stack, each service's tasks, health and rollout, the queue, and
+its alarms in ALARM.
 
 Read-only. The oldest message's age is SQS's own CloudWatch metric: reading it from the queue
-would receive (and so disturb) the very messages the workers are waiting for.
+would receive (and so disturb) the very messages the workers are waiting for. The deployment's
+alarms are those that notify its alarm topic (infrastructure/airflow_ecs/alarms.py), not the worker
+autoscaling ones, one of which is in ALARM whenever workers idle.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from airflow_ecs_cli.outputs import StackOutputs
 
 GOOD_STACK_STATUSES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 AGE_METRIC_WINDOW = timedelta(minutes=15)
+ALARM_TOPIC_OUTPUT = "AlarmTopicArn"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,16 @@ class QueueStatus:
 
 
 @dataclass(frozen=True)
+class AlarmStatus:
+    name: str
+    # The alarm's description: what to check first.
+    check_first: str
+    since: datetime | None
+    # False while its actions are off: the control-plane alarms pause during the night stop.
+    actions_enabled: bool
+
+
+@dataclass(frozen=True)
 class DeploymentStatus:
     stack_name: str
     region: str
@@ -58,10 +72,21 @@ class DeploymentStatus:
     ui_url: str
     services: list[ServiceStatus]
     queue: QueueStatus
+    # None: the stack has no alarm topic (deployed before alarms existed).
+    alarms: list[AlarmStatus] | None = None
+
+    @property
+    def alarming(self) -> list[AlarmStatus]:
+        """Alarms in ALARM that notify (a paused one is expected: the night stop)."""
+        return [alarm for alarm in self.alarms or [] if alarm.actions_enabled]
 
     @property
     def healthy(self) -> bool:
-        return self.stack_status in GOOD_STACK_STATUSES and all(service.settled for service in self.services)
+        return (
+            self.stack_status in GOOD_STACK_STATUSES
+            and all(service.settled for service in self.services)
+            and not self.alarming
+        )
 
 
 def _task_health(ecs: Any, cluster: str, service_name: str) -> dict[str, int]:
@@ -130,6 +155,30 @@ def queue(sqs: Any, cloudwatch: Any, queue_url: str, now: datetime | None = None
     )
 
 
+def alarms(cloudwatch: Any, outputs: StackOutputs) -> list[AlarmStatus] | None:
+    """The deployment's alarms in ALARM, oldest first."""
+    topic = outputs.values.get(ALARM_TOPIC_OUTPUT)
+    if topic is None:
+        return None
+    found = []
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(
+        ActionPrefix=topic, StateValue="ALARM", AlarmTypes=["MetricAlarm"]
+    ):
+        for alarm in page.get("MetricAlarms", []):
+            # Checked here too: not every CloudWatch stand-in applies both filters.
+            if alarm.get("StateValue") != "ALARM" or topic not in alarm.get("AlarmActions", []):
+                continue
+            found.append(
+                AlarmStatus(
+                    name=alarm["AlarmName"],
+                    check_first=alarm.get("AlarmDescription") or alarm.get("StateReason", ""),
+                    since=alarm.get("StateUpdatedTimestamp"),
+                    actions_enabled=bool(alarm.get("ActionsEnabled", True)),
+                )
+            )
+    return sorted(found, key=lambda alarm: (alarm.since is None, alarm.since or datetime.min.replace(tzinfo=UTC)))
+
+
 def collect(ecs: Any, sqs: Any, cloudwatch: Any, outputs: StackOutputs) -> DeploymentStatus:
     return DeploymentStatus(
         stack_name=outputs.stack_name,
@@ -139,4 +188,5 @@ def collect(ecs: Any, sqs: Any, cloudwatch: Any, outputs: StackOutputs) -> Deplo
         ui_url=outputs.ui_url,
         services=services(ecs, outputs),
         queue=queue(sqs, cloudwatch, outputs.queue_url),
+        alarms=alarms(cloudwatch, outputs),
     )

@@ -16,6 +16,7 @@ compose service and the size exist.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -214,6 +215,12 @@ COMPONENTS: tuple[Component, ...] = (
         "create-admin", "creates the admin user, or resets its password and role if it exists", long_running=False
     ),
     Component("init", "`migrate` then `create-admin`: the deploy-time task", long_running=False),
+    Component(
+        "db-clean",
+        "`airflow db clean` of the rows older than `AIRFLOW_DB_CLEAN_RETENTION_DAYS` (timestamp computed when it "
+        "runs), archive tables skipped: the scheduled cleanup",
+        long_running=False,
+    ),
     Component("airflow", "any `airflow` CLI command with the same configuration (one-off tasks)", long_running=False),
 )
 
@@ -462,6 +469,31 @@ WORKER_DEMAND_HEARTBEAT_FILE = Variable(
     example="/tmp/airflow-worker-demand-heartbeat",
 )
 
+DAGS_BUCKET = Variable(
+    "AIRFLOW_DAGS_BUCKET",
+    "S3 bucket whose objects are the DAG files: the runtime configures an S3 DAG bundle named `dags` on it "
+    "(the dag-processor fetches it, each task fetches it before it runs). Unset: the DAGs folder "
+    "(`AIRFLOW_HOME/dags`). Ignored when `AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST` is set",
+    example="airflow-dev-dagbundlebucket-0123abcd",
+)
+DAGS_REFRESH_SECONDS = Variable(
+    "AIRFLOW_DAGS_REFRESH_SECONDS",
+    "how often the dag-processor fetches the DAG bucket (the bundle's `refresh_interval`): a pushed DAG is "
+    "live within about this plus its parse. Each fetch is one S3 LIST (about $0.43 a month at 30 s)",
+    default="30",
+    example="30",
+    minimum=5,
+    maximum=3600,
+)
+DB_CLEAN_RETENTION_DAYS = Variable(
+    "AIRFLOW_DB_CLEAN_RETENTION_DAYS",
+    "`db-clean` deletes the metadata rows (DAG runs, task instances, logs, XComs, jobs...) older than this many days",
+    default="90",
+    example="90",
+    minimum=1,
+    maximum=3650,
+)
+
 VARIABLES: tuple[Variable, ...] = (
     DB_HOST,
     DB_PORT,
@@ -498,6 +530,9 @@ VARIABLES: tuple[Variable, ...] = (
     WORKER_SCALE_IN_AFTER_SECONDS,
     WORKER_DEMAND_PERIOD_SECONDS,
     WORKER_DEMAND_HEARTBEAT_FILE,
+    DAGS_BUCKET,
+    DAGS_REFRESH_SECONDS,
+    DB_CLEAN_RETENTION_DAYS,
 )
 # Airflow's own default for [celery] worker_concurrency, used by the demand publisher when the
 # option is not set (the CDK app sets it for workers and publisher alike).
@@ -542,3 +577,89 @@ def is_wildcard(address: str) -> bool:
 def local_address(listen_address: str) -> str:
     """Where a process on the same host reaches a server bound to `listen_address`."""
     return "127.0.0.1" if is_wildcard(listen_address) else listen_address
+
+
+# --- Metrics -----------------------------------------------------------------------------------
+# Components send Airflow's metrics as StatsD over UDP to a collector in their own task (on ECS the
+# CloudWatch agent, a sidecar: docs/decisions/0070-metrics-collector.md). Airflow's allow list keeps
+# every other metric inside the process, so CloudWatch bills only the ones below, one custom metric
+# each: what the dashboard and the alarms read.
+
+# The collector's UDP port inside a task (the CloudWatch agent's StatsD default).
+STATSD_PORT = 8125
+# Airflow's default prefix: in CloudWatch the metrics are named `airflow.<name>`.
+STATSD_PREFIX = "airflow"
+# StatsD kinds and the `metric_type` dimension the CloudWatch agent gives each.
+STATSD_METRIC_TYPES = MappingProxyType({"counter": "counter", "gauge": "gauge", "timer": "timing"})
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One Airflow metric the deployment keeps (Airflow's stat name, without the prefix)."""
+
+    name: str
+    kind: str  # counter, gauge or timer
+    emitted_by: tuple[str, ...]
+    summary: str
+    # A heartbeat counter: one increment per this many seconds per running instance (Airflow's
+    # default interval); the alarms count instances by it.
+    heartbeat_seconds: int | None = None
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        "scheduler_heartbeat",
+        "counter",
+        ("scheduler",),
+        "one per scheduler heartbeat (`[scheduler] scheduler_heartbeat_sec`)",
+        heartbeat_seconds=5,
+    ),
+    Metric("scheduler.scheduler_loop_duration", "timer", ("scheduler",), "milliseconds one scheduling loop took"),
+    Metric("executor.queued_tasks", "gauge", ("scheduler",), "task instances sent to the queue, not yet started"),
+    Metric("executor.running_tasks", "gauge", ("scheduler",), "task instances running on workers"),
+    Metric("pool.open_slots.default_pool", "gauge", ("scheduler",), "free slots of `default_pool`"),
+    Metric("ti_successes", "counter", ("worker",), "task instances that succeeded"),
+    Metric(
+        "ti_failures",
+        "counter",
+        ("worker", "scheduler"),
+        "task instances that failed (on the worker, or failed by the scheduler: heartbeat timeout, lost worker)",
+    ),
+    Metric(
+        "dag_processor_heartbeat",
+        "counter",
+        ("dag-processor",),
+        "one per dag-processor heartbeat (`[scheduler] job_heartbeat_sec`)",
+        heartbeat_seconds=5,
+    ),
+    Metric("dag_processing.import_errors", "gauge", ("dag-processor",), "DAG files that failed to import"),
+    Metric(
+        "triggerer_heartbeat",
+        "counter",
+        ("triggerer",),
+        "one per triggerer heartbeat (`[triggerer] job_heartbeat_sec`)",
+        heartbeat_seconds=5,
+    ),
+    Metric("triggers.running", "gauge", ("triggerer",), "triggers a triggerer runs"),
+    Metric("triggerer.capacity_left", "gauge", ("triggerer",), "more triggers a triggerer could take"),
+)
+METRICS_BY_NAME: Mapping[str, Metric] = MappingProxyType({m.name: m for m in METRICS})
+# Components none of whose metrics are kept: they send nothing and need no collector.
+METRIC_EMITTERS = tuple(c.name for c in LONG_RUNNING if any(c.name in m.emitted_by for m in METRICS))
+
+
+def metrics_allow_list() -> str:
+    """`[metrics] metrics_allow_list`: Airflow matches each comma-separated regular expression against
+    the stat name, so each is anchored to one name."""
+    return ",".join("^" + re.escape(m.name) + "$" for m in METRICS)
+
+
+def statsd_environment(host: str, port: int = STATSD_PORT) -> dict[str, str]:
+    """The Airflow options that send the kept metrics to a StatsD collector at host:port."""
+    return {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": host,
+        "AIRFLOW__METRICS__STATSD_PORT": str(port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": STATSD_PREFIX,
+        "AIRFLOW__METRICS__METRICS_ALLOW_LIST": metrics_allow_list(),
+    }

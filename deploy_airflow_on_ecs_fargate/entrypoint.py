@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from deploy_airflow_on_ecs_fargate import contract
+from deploy_airflow_on_ecs_fargate import contract, db_clean
 from deploy_airflow_on_ecs_fargate.admin_user import AdminUserError, ensure_admin_user
 from deploy_airflow_on_ecs_fargate.components import airflow_command, command_for
 from deploy_airflow_on_ecs_fargate.database import DatabaseUnavailable, describe, migration_lock, wait_for_database
@@ -94,7 +94,16 @@ def run(settings: Settings, extra_args: list[str]) -> int:
             return migrated
         create_admin(settings)
         return 0
-    command = command_for(settings, extra_args)
+    if settings.component == "db-clean":
+        assert settings.db_clean_retention_days is not None  # loaded for db-clean (settings.py)
+        cut_off = db_clean.clean_before(settings.db_clean_retention_days)
+        say(
+            f"deleting metadata rows older than {cut_off.isoformat()} "
+            f"({settings.db_clean_retention_days} days), archive tables skipped"
+        )
+        command = db_clean.command(cut_off, extra_args)
+    else:
+        command = command_for(settings, extra_args)
     os.execv(command[0], command)
     return 0  # not reached
 

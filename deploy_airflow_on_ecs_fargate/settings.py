@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,14 @@ COMPONENT_DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 
+# The S3 DAG bundle (AIRFLOW_DAGS_BUCKET): DAGs pushed to the bucket are live without an image
+# build (docs/decisions/0072-dag-bundles-from-s3.md). The name is what the UI shows as the bundle.
+S3_DAG_BUNDLE_NAME = "dags"
+S3_DAG_BUNDLE_CLASS = "airflow.providers.amazon.aws.bundles.s3.S3DagBundle"
+# S3's bucket naming rules (3-63 characters; lowercase letters, digits, dots and hyphens).
+S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
 class ConfigurationError(Exception):
     """A missing or malformed environment variable; the message is one line for the operator."""
 
@@ -123,6 +132,9 @@ class Settings:
     db_wait_seconds: int
     listen_address: str
     demand: DemandSettings | None = None
+    # JSON for [dag_processor] dag_bundle_config_list, or None for Airflow's default (the DAGs folder).
+    dag_bundle_config: str | None = None
+    db_clean_retention_days: int | None = None
 
     def airflow_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The environment to start Airflow with: ``environ`` plus derived values and defaults."""
@@ -136,6 +148,8 @@ class Settings:
             "AIRFLOW__API__HOST": self.listen_address,
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": self.listen_address,
         }
+        if self.dag_bundle_config is not None:
+            derived["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = self.dag_bundle_config
         if not contract.is_wildcard(self.listen_address):
             derived["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = LISTEN_ADDRESS_HOSTNAME_CALLABLE
         if self.execution_api_url:
@@ -177,7 +191,33 @@ def load_settings(component: str, environ: Mapping[str, str] | None = None) -> S
         db_wait_seconds=_int(env, contract.DB_WAIT_SECONDS),
         listen_address=_text(env, contract.LISTEN_ADDRESS),
         demand=load_demand_settings(env) if component == "worker-demand" else None,
+        dag_bundle_config=dag_bundle_config(env),
+        db_clean_retention_days=_int(env, contract.DB_CLEAN_RETENTION_DAYS) if component == "db-clean" else None,
     )
+
+
+def dag_bundle_config(environ: Mapping[str, str]) -> str | None:
+    """The S3 DAG bundle on AIRFLOW_DAGS_BUCKET as Airflow's bundle list (JSON), or None without a bucket.
+
+    Every component gets the same list: the dag-processor and the workers fetch the bucket, the
+    others only name the bundle (scheduler, UI)."""
+    bucket = environ.get(contract.DAGS_BUCKET.name, "").strip()
+    refresh = _int(environ, contract.DAGS_REFRESH_SECONDS)
+    if not bucket:
+        return None
+    if not S3_BUCKET_NAME.fullmatch(bucket):
+        raise ConfigurationError(
+            f"{contract.DAGS_BUCKET.name} is not an S3 bucket name: got {bucket!r}, expected 3-63 lowercase "
+            "letters, digits, '.' or '-' (the stack output DagBucketName)"
+        )
+    bundle = {
+        "name": S3_DAG_BUNDLE_NAME,
+        "classpath": S3_DAG_BUNDLE_CLASS,
+        # The bucket holds nothing but DAGs (airflow-ecs dags push mirrors a folder to its root):
+        # no prefix, so a bucket nobody pushed to yet is an empty bundle, not an error.
+        "kwargs": {"bucket_name": bucket, "refresh_interval": refresh},
+    }
+    return json.dumps([bundle])
 
 
 def load_demand_settings(environ: Mapping[str, str] | None = None) -> DemandSettings:

@@ -7,7 +7,7 @@ scheduler's own process-level hook (sqs_sending) is installed by airflow_cli.
 | when (Celery signal or step)            | what happens                                               | where            |
 |-----------------------------------------|------------------------------------------------------------|------------------|
 | ``celeryd_init``                        | the heartbeat consumer step is added                       | worker_heartbeat |
-| ``worker_init``, before the pool forks  | the task machinery is imported once, shared by every task  | worker_preload   |
+| ``worker_init``, before the pool forks  | task machinery, models, API client SSL context: done once  | worker_preload   |
 | while the consumer runs                 | a failed SQS poll is retried with backoff, never the end   | sqs_consumer     |
 | every 5 s, from the event loop          | the heartbeat file: when SQS last answered, the phase      | worker_heartbeat |
 | ``task_received`` (a message taken)     | ECS task scale-in protection on, before the task starts    | task_protection  |

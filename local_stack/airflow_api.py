@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
@@ -64,17 +65,28 @@ class AirflowApi:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300, poll: float = 0.05) -> str:
         deadline = time.monotonic() + timeout
-        while (state := self.run_state(dag_id, run_id)) not in FINISHED:
+        state = "unknown"
+        while True:
+            # One slow, reset or refused poll (an api-server starting, restarted or on a loaded
+            # machine) is not the run's answer: the deadline is.
+            with contextlib.suppress(TimeoutError, ConnectionError, urllib.error.URLError):
+                state = self.run_state(dag_id, run_id)
+            if state in FINISHED:
+                return state
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout:.0f} s")
             time.sleep(poll)
-        return state
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000")["task_instances"]
+
+    def unfinished_task_count(self) -> int:
+        """Task instances of every DAG that are queued or running."""
+        found = self.call("GET", "/api/v2/dags/~/dagRuns/~/taskInstances?state=queued&state=running&limit=1")
+        return found["total_entries"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """The task's log as text, as the UI shows it."""

@@ -83,6 +83,8 @@ def component_environment(
         contract.METRIC_NAMESPACE.name: "Airflow/local",
         contract.WORKER_DEMAND_HEARTBEAT_FILE.name: str(paths.run / "worker-demand-heartbeat"),
         contract.PYTHONUNBUFFERED.name: "1",
+        # Off unless LOCAL_STACK_STATSD_PORT names a collector's port (on ECS: the CloudWatch agent).
+        **(contract.statsd_environment(LOOPBACK, settings.statsd_port) if settings.statsd_port else {}),
         **stack_secrets(paths),
     }
     environment = {**local, **user_environ}

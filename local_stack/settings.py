@@ -28,6 +28,9 @@ class LocalSettings:
     # How long `make down` lets a worker finish its running tasks (warm shutdown) before it kills
     # it: longer than Fargate's 120 s, because a developer's task is usually worth waiting for.
     worker_stop_timeout: float
+    # Where the components send Airflow's kept metrics (StatsD over UDP on 127.0.0.1); None: no
+    # metrics, as no collector runs locally unless you start one (docs/decisions/0070).
+    statsd_port: int | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> LocalSettings:
@@ -38,15 +41,16 @@ class LocalSettings:
             # ElasticMQ's port, as in the seed's docker-compose file.
             sqs_port=_port(env, "LOCAL_STACK_SQS_PORT", 9324),
             worker_stop_timeout=_seconds(env, "LOCAL_STACK_WORKER_STOP_TIMEOUT", 600),
+            statsd_port=_port(env, "LOCAL_STACK_STATSD_PORT", 0, protocol="UDP") or None,
         )
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
+def _port(env: Mapping[str, str], name: str, default: int, protocol: str = "TCP") -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise LocalSettingsError(f"{name} is not a TCP port: got {raw!r}, expected 1 to 65535")
+        raise LocalSettingsError(f"{name} is not a {protocol} port: got {raw!r}, expected 1 to 65535")
     return int(raw)
 
 

@@ -53,3 +53,16 @@ def postgres_port() -> int:
     yield port
     postgres.stop(home / "data")
     shutil.rmtree(home, ignore_errors=True)
+
+
+# `make test` runs on two xdist workers with --dist loadgroup: the tests of one directory below
+# share an expensive session fixture (the synthesized templates, the local stack, moto's server),
+# so each directory's tests run on one worker and the fixture is built once.
+SHARED_SESSION_DIRECTORIES = ("infrastructure", "integration", "cli")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        directory = item.path.relative_to(REPO_ROOT / "tests").parts[0]
+        if directory in SHARED_SESSION_DIRECTORIES:
+            item.add_marker(pytest.mark.xdist_group(directory))

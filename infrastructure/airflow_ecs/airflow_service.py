@@ -17,6 +17,7 @@ from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
 from airflow_ecs.airflow_task import AirflowRuntime, AirflowTaskDefinition, component_container
+from airflow_ecs.metrics_agent import MetricsAgent
 from airflow_ecs.settings import ComponentSize
 from deploy_airflow_on_ecs_fargate.contract import Component
 
@@ -40,6 +41,7 @@ class AirflowService(Construct):
         extra_environment: Mapping[str, Mapping[str, str]] | None = None,
         capacity_provider_strategies: Sequence[ecs.CapacityProviderStrategy] = ON_DEMAND,
         health_check_grace_period: Duration | None = None,
+        metrics_agent: MetricsAgent | None = None,
     ) -> None:
         super().__init__(scope, id)
         settings = runtime.settings
@@ -58,6 +60,7 @@ class AirflowService(Construct):
             containers=[
                 component_container(c, extra_environment=(extra_environment or {}).get(c.name)) for c in components
             ],
+            metrics_agent=metrics_agent,
         )
         # No inbound rule unless the stack adds one: in public egress mode this group is
         # what keeps a task with a public IP unreachable from the internet.

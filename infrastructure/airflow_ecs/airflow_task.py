@@ -18,6 +18,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from airflow_ecs.common import retention
+from airflow_ecs.metrics_agent import MEMORY_MIB as METRICS_AGENT_MEMORY_MIB
+from airflow_ecs.metrics_agent import MetricsAgent
 from airflow_ecs.settings import DeploymentSettings, TaskSize
 from deploy_airflow_on_ecs_fargate import contract
 
@@ -63,6 +65,9 @@ class AirflowTaskDefinition(Construct):
     The first container's constructs keep the ids a task of one container always had (`Logs`,
     `Airflow`), so adding a container beside it (the worker-demand publisher beside the
     scheduler) does not replace its log group; the others' ids carry their names.
+
+    With `metrics_agent`, the CloudWatch agent is one more container, after the Airflow ones
+    (metrics_agent.py); a lone Airflow container's memory limit leaves it its share.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class AirflowTaskDefinition(Construct):
         family: str,
         size: TaskSize,
         containers: Sequence[ContainerSpec],
+        metrics_agent: MetricsAgent | None = None,
     ) -> None:
         super().__init__(scope, id)
         settings = runtime.settings
@@ -91,23 +97,31 @@ class AirflowTaskDefinition(Construct):
         self.log_groups: dict[str, logs.LogGroup] = {}
         self.containers: dict[str, ecs.ContainerDefinition] = {}
         alone = len(containers) == 1
+        beside = METRICS_AGENT_MEMORY_MIB if metrics_agent is not None else 0
         for index, spec in enumerate(containers):
             prefix = "" if index == 0 else "".join(part.title() for part in spec.name.split("-"))
-            self._add(runtime, spec, prefix, size if alone else None)
+            self._add(runtime, spec, prefix, size.memory_mib - beside if alone else None)
+        self.metrics_agent: ecs.ContainerDefinition | None = None
+        if metrics_agent is not None:
+            self.metrics_agent_log_group = self._log_group(settings, "MetricsAgentLogs")
+            self.metrics_agent = metrics_agent.add_to(self.task_definition, self.metrics_agent_log_group)
         first = containers[0].name
         # The only (or first) container: what one-off tasks override and single-component services use.
         self.container_name = first
         self.container = self.containers[first]
         self.log_group = self.log_groups[first]
 
-    def _add(self, runtime: AirflowRuntime, spec: ContainerSpec, prefix: str, size: TaskSize | None) -> None:
-        settings = runtime.settings
-        log_group = logs.LogGroup(
+    def _log_group(self, settings: DeploymentSettings, id: str) -> logs.LogGroup:
+        return logs.LogGroup(
             self,
-            f"{prefix}Logs",
+            id,
             retention=retention(settings.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if settings.removal_protected else RemovalPolicy.DESTROY,
         )
+
+    def _add(self, runtime: AirflowRuntime, spec: ContainerSpec, prefix: str, memory_mib: int | None) -> None:
+        settings = runtime.settings
+        log_group = self._log_group(settings, f"{prefix}Logs")
         health_check = None
         if spec.health_component is not None:
             # The contract's timings: interval > timeout (the seed's gotcha), start period > a cold start.
@@ -129,7 +143,7 @@ class AirflowTaskDefinition(Construct):
             essential=True,
             # Container-level memory too: required by some ECS API emulators, harmless on AWS. In a
             # shared task the containers share its memory instead of splitting it up front.
-            memory_limit_mib=size.memory_mib if size is not None else None,
+            memory_limit_mib=memory_mib,
             environment={**runtime.environment, **(spec.extra_environment or {})},
             secrets={**runtime.secrets, **(spec.extra_secrets or {})},
             health_check=health_check,

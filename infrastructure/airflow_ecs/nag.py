@@ -157,7 +157,7 @@ def acknowledge_findings(stack: AirflowStack) -> None:
         _ack(
             role,
             "IAM5[Resource::*]",
-            "ECS Exec's ssmmessages actions support only '*'; PutMetricData (scheduler) supports only '*' and is limited by a cloudwatch:namespace condition.",
+            "ECS Exec's ssmmessages actions support only '*'; PutMetricData (the scheduler's demand metric, the CloudWatch agent's Airflow metrics) supports only '*' and is limited by a cloudwatch:namespace condition.",
         )
         _ack(
             role,
@@ -178,6 +178,20 @@ def acknowledge_findings(stack: AirflowStack) -> None:
                 airflow.task.task_definition.task_role,
                 f"IAM5[Resource::{_ref(stack.task_logs.bucket, '.Arn')}/task-logs/*]",
                 "Task-log access is limited to the task-logs/* prefix of this deployment's bucket; object names are per task instance.",
+            )
+
+    # DAG bundle bucket (dag_source=s3).
+    if stack.dag_bundle is not None:
+        _ack(
+            stack.dag_bundle.bucket,
+            "S1",
+            "Only operators write DAG files here (airflow-ecs dags push) and only the deployment's own task roles read them; every change is an object version kept 90 days.",
+        )
+        for reader in stack.dag_bundle_readers:
+            _ack(
+                reader.task.task_definition.task_role,
+                f"IAM5[Resource::{_ref(stack.dag_bundle.bucket, '.Arn')}/*]",
+                "s3:GetObject on the DAG bucket's objects: every object of this bucket is a DAG file the bundle downloads; no write.",
             )
 
     # Migrations-on-deploy custom resource.

@@ -21,6 +21,8 @@ EGRESS_MODES = ("public", "private")
 # How users reach the UI: an HTTP API (no hourly charge, HTTPS on its own name) or a load balancer.
 PUBLIC_ENDPOINTS = ("api-gateway", "load-balancer")
 TASK_LOG_STORES = ("cloudwatch", "s3")
+# Where the components read DAGs: the stack's DAG bucket (an Airflow DAG bundle) or the image.
+DAG_SOURCES = ("s3", "image")
 CPU_ARCHITECTURES = ("X86_64", "ARM64")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -90,6 +92,41 @@ class ScheduledScaling:
         ("MON", "TUE", "WED", "THU", "FRI"),
         doc="days they start again (SUN ... SAT); leave out the weekend to keep it off",
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DbClean:
+    """`airflow db clean` as a scheduled one-off task (EventBridge Scheduler), in a time zone."""
+
+    time_zone: str = setting("UTC", doc="IANA time zone of `at`")
+    at: str = setting("03:00", doc="HH:MM at which the cleanup task starts")
+    week_days: tuple[str, ...] = setting(WEEK_DAYS, doc="days it runs (SUN ... SAT)")
+    retention_days: int = setting(
+        int(contract.DB_CLEAN_RETENTION_DAYS.default or 0),
+        doc="metadata rows (DAG runs, task instances, logs, XComs...) older than this many days are deleted",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alarms:
+    """Where the alarms notify and when they fire (docs/decisions/0071-alarms.md)."""
+
+    email: str | None = setting(
+        None, doc="address subscribed to the alarm topic (AWS mails a confirmation link first); None: no subscription"
+    )
+    queue_age_minutes: int = setting(
+        15, doc="alarm when task messages have waited in the queue, taken by no worker, this long (it never emptied)"
+    )
+    task_failures: int = setting(
+        5, doc="alarm when more task instances than this fail within 15 minutes (needs metrics)"
+    )
+    db_free_storage_gib: int = setting(
+        1,
+        doc="alarm when the database's free storage falls below this (storage autoscaling acts at 10 % free, "
+        "up to db_max_allocated_storage_gib)",
+    )
+    db_cpu_percent: int = setting(80, doc="alarm when the database's CPU stays above this for 15 minutes")
+    ui_5xx: int = setting(10, doc="alarm when the UI and REST API answer more 5xx than this within 5 minutes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,12 +233,27 @@ class DeploymentSettings:
     scheduled_scaling: ScheduledScaling | None = setting(
         None, doc="stop the control plane at night and start it in the morning (None: always on)"
     )
+    dag_source: str = setting(
+        "s3",
+        doc="s3: DAGs come from the stack's DAG bucket (`airflow-ecs dags push`, live within a minute, no image "
+        "build or deploy); image: the DAGs baked into the image (a build and deploy per change)",
+    )
+    db_clean: DbClean | None = setting(
+        doc="delete old metadata rows on a schedule with `airflow db clean` (None: never)", factory=DbClean
+    )
     ecr_keep_images: int = setting(30, doc="images the registry keeps (older ones expire)")
     container_insights: bool = setting(
         False,
         doc="CloudWatch Container Insights on the cluster: about 21 custom metrics per running service "
         "($6.30/month each); off, ECS's free service CPU and memory metrics remain",
     )
+    metrics: bool = setting(
+        True,
+        doc="Airflow's metrics (heartbeats, loop time, tasks, pools, import errors, triggers) to CloudWatch through "
+        "a CloudWatch agent beside each component that sends them: 12 custom metrics ($3.60/month) and the agents' "
+        "PutMetricData calls; false: no agent, and the dashboard and alarms keep only AWS's own metrics",
+    )
+    alarms: Alarms = setting(doc="the alarms' e-mail and thresholds", factory=Alarms)
     cost_allocation_tags: tuple[str, ...] = setting(
         ("project=deploy-airflow-on-ecs-fargate",),
         doc="key=value tags on every resource of both stacks, for cost allocation (activate the keys in Billing)",
@@ -382,7 +434,11 @@ def validate(settings: DeploymentSettings) -> DeploymentSettings:
         _one_of("task_log_retention_days", s.task_log_retention_days, LOG_RETENTION_DAYS)
     if s.scheduled_scaling is not None:
         _validate_schedule(s.scheduled_scaling)
+    _one_of("dag_source", s.dag_source, DAG_SOURCES)
+    if s.db_clean is not None:
+        _validate_db_clean(s.db_clean)
     _int_range("ecr_keep_images", s.ecr_keep_images, 1, 1000)
+    _validate_alarms(s.alarms)
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", s.admin_username):
         raise _fail("admin_username", s.admin_username, "1-64 letters, digits or _ . @ -")
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", s.admin_email):
@@ -450,6 +506,16 @@ def _validate_sizes(s: DeploymentSettings) -> None:
         raise _fail("cost_allocation_tags", s.cost_allocation_tags, "each tag key once")
 
 
+def _validate_alarms(alarms: Alarms) -> None:
+    if alarms.email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", alarms.email):
+        raise _fail("alarms.email", alarms.email, "an e-mail address or None (no subscription)")
+    _int_range("alarms.queue_age_minutes", alarms.queue_age_minutes, 1, 24 * 60)
+    _int_range("alarms.task_failures", alarms.task_failures, 0, 100_000)
+    _int_range("alarms.db_free_storage_gib", alarms.db_free_storage_gib, 1, 65536)
+    _int_range("alarms.db_cpu_percent", alarms.db_cpu_percent, 1, 100)
+    _int_range("alarms.ui_5xx", alarms.ui_5xx, 0, 1_000_000)
+
+
 def _validate_schedule(schedule: ScheduledScaling) -> None:
     # Checked here because no tool checks a cron or time zone before a deploy.
     try:
@@ -464,6 +530,21 @@ def _validate_schedule(schedule: ScheduledScaling) -> None:
         raise _fail("scheduled_scaling.start_days", schedule.start_days, "at least one of: " + ", ".join(WEEK_DAYS))
     for day in schedule.start_days:
         _one_of("scheduled_scaling.start_days", day, WEEK_DAYS)
+
+
+def _validate_db_clean(clean: DbClean) -> None:
+    try:
+        zoneinfo.ZoneInfo(clean.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _fail("db_clean.time_zone", clean.time_zone, "an IANA time zone such as Europe/Berlin") from None
+    _hh_mm("db_clean.at", clean.at)
+    if not clean.week_days:
+        raise _fail("db_clean.week_days", clean.week_days, "at least one of: " + ", ".join(WEEK_DAYS))
+    for day in clean.week_days:
+        _one_of("db_clean.week_days", day, WEEK_DAYS)
+    retention = contract.DB_CLEAN_RETENTION_DAYS
+    assert retention.minimum is not None and retention.maximum is not None
+    _int_range("db_clean.retention_days", clean.retention_days, retention.minimum, retention.maximum)
 
 
 def cron_fields(hh_mm: str) -> tuple[str, str]:
@@ -502,6 +583,8 @@ _NESTED: dict[Any, type] = {
     "ComponentSize | None": ComponentSize,
     "TaskSize": TaskSize,
     "ScheduledScaling | None": ScheduledScaling,
+    "DbClean | None": DbClean,
+    "Alarms": Alarms,
 }
 
 

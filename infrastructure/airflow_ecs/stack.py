@@ -16,6 +16,7 @@ from constructs import Construct
 
 from airflow_ecs.airflow_service import AirflowService
 from airflow_ecs.airflow_task import AirflowRuntime
+from airflow_ecs.alarms import DeploymentAlarms
 from airflow_ecs.api_server import (
     API_PORT,
     HttpApiEndpoint,
@@ -26,9 +27,14 @@ from airflow_ecs.api_server import (
 )
 from airflow_ecs.celery_broker import CeleryBroker
 from airflow_ecs.cluster import Cluster
+from airflow_ecs.dag_bundle import DagBundle
+from airflow_ecs.dashboard import OperationsDashboard
+from airflow_ecs.db_clean import DbCleanSchedule
 from airflow_ecs.metadata_db import MetadataDatabase
+from airflow_ecs.metrics_agent import MetricsAgent, statsd_namespace
 from airflow_ecs.migrations import MigrationsOnDeploy
 from airflow_ecs.network import Network
+from airflow_ecs.observability import Observed
 from airflow_ecs.registry import Registry
 from airflow_ecs.scheduled_scaling import ScheduledScaling
 from airflow_ecs.secrets import AirflowSecrets
@@ -103,6 +109,8 @@ class AirflowStack(Stack):
         )
         self.broker = CeleryBroker(self, "CeleryBroker", settings=settings)
         self.task_logs = TaskLogs(self, "TaskLogs", settings=settings)
+        # DAGs from a bucket (an Airflow DAG bundle) unless they are baked into the image.
+        self.dag_bundle = DagBundle(self, "DagBundle") if settings.dag_source == "s3" else None
         self.namespace = servicediscovery.PrivateDnsNamespace(
             self, "Discovery", name=f"{settings.name}.internal", vpc=vpc, description="Airflow service discovery"
         )
@@ -120,6 +128,7 @@ class AirflowStack(Stack):
                 # config (which reads these) wherever it loads the Celery executor.
                 **self.broker.environment(),
                 **self.task_logs.environment(),
+                **(self.dag_bundle.environment() if self.dag_bundle is not None else {}),
             },
             secrets={
                 contract.DB_HOST.name: ecs.Secret.from_secrets_manager(db_secret, "host"),
@@ -134,6 +143,10 @@ class AirflowStack(Stack):
         )
         # The scheduler's publisher puts the workers' demand metric here (and nowhere else).
         self.metric_namespace = worker_demand.NAMESPACE_PREFIX + settings.name
+        # Airflow's own metrics: a CloudWatch agent beside the components that send kept ones.
+        self.metrics_agent = (
+            MetricsAgent(statsd_namespace(self.metric_namespace), settings.region) if settings.metrics else None
+        )
         # A service per long-running component of the catalogue, except those sized None: they are
         # containers of the one control-plane task (settings.control_plane_task). A component
         # that runs beside another (the worker-demand publisher beside the scheduler) is one more
@@ -185,6 +198,16 @@ class AirflowStack(Stack):
         self._allow_traffic()
         self._grant_permissions()
         self._order_deployment()
+        if settings.db_clean is not None:
+            self.db_clean = DbCleanSchedule(
+                self,
+                "DbClean",
+                clean=settings.db_clean,
+                cluster=cluster,
+                standalone=self.standalone,
+                subnets=self.network.task_subnets,
+                assign_public_ip=self.network.assign_public_ip,
+            )
         if settings.scheduled_scaling is not None:
             self.scheduled_scaling = ScheduledScaling(
                 self,
@@ -193,6 +216,7 @@ class AirflowStack(Stack):
                 # Workers scale with their queue, not with the clock.
                 services=[(service.service, service.size.count) for service in self.control_plane_services],
             )
+        self._observe()
         self._outputs()
         _tag(self, settings)
 
@@ -200,6 +224,12 @@ class AirflowStack(Stack):
     def distinct_services(self) -> list[AirflowService]:
         """Each ECS service once (the control-plane task's service runs several components)."""
         return list({id(service): service for service in self.services.values()}.values())
+
+    @property
+    def dag_bundle_readers(self) -> list[AirflowService | StandaloneTask]:
+        """The task definitions that read the DAG bucket, each once (dev's control plane is one)."""
+        readers: list[AirflowService | StandaloneTask] = [self.dag_processor, self.worker, self.standalone]
+        return list({id(reader): reader for reader in readers}.values())
 
     @property
     def control_plane_services(self) -> list[AirflowService]:
@@ -217,7 +247,10 @@ class AirflowStack(Stack):
             components=[*components, *beside],
             size=size,
             name="control-plane" if len(components) > 1 else None,
-            extra_environment={c.name: self._component_environment(c.name) for c in [*components, *beside]},
+            extra_environment={
+                c.name: {**self._component_environment(c.name), **self._metrics_environment(c.name)}
+                for c in [*components, *beside]
+            },
             cluster=self.cluster.cluster,
             vpc=self.network.vpc,
             subnets=self.network.task_subnets,
@@ -225,7 +258,30 @@ class AirflowStack(Stack):
             # The load balancer ignores a new api-server's health checks while it starts.
             health_check_grace_period=grace_period(self.settings) if "api-server" in names else None,
             **self._component_options(names),
+            metrics_agent=(
+                self.metrics_agent if any(c.name in contract.METRIC_EMITTERS for c in [*components, *beside]) else None
+            ),
         )
+
+    def _metrics_environment(self, name: str) -> dict[str, str]:
+        """Airflow's StatsD settings for a component whose metrics the deployment keeps."""
+        if self.metrics_agent is None or name not in contract.METRIC_EMITTERS:
+            return {}
+        return self.metrics_agent.airflow_environment()
+
+    def _observe(self) -> None:
+        """The dashboard and the alarms (dashboard.py, alarms.py)."""
+        observed = Observed(
+            settings=self.settings,
+            services=self.services,
+            queue=self.broker.default_queue,
+            database=self.metadata_db.instance,
+            endpoint=self.endpoint,
+            deployment_namespace=self.metric_namespace,
+            statsd_namespace=self.metrics_agent.namespace if self.metrics_agent is not None else None,
+        )
+        self.alarms = DeploymentAlarms(self, "Alarms", observed=observed)
+        self.dashboard = OperationsDashboard(self, "Dashboard", observed=observed, alarms=self.alarms.alarms)
 
     def _component_environment(self, name: str) -> dict[str, str]:
         """What one component's container is given beyond the runtime's shared environment."""
@@ -285,6 +341,10 @@ class AirflowStack(Stack):
         for writer in (self.worker, self.triggerer, self.dag_processor):
             self.task_logs.grant_write(role(writer))
         self.task_logs.grant_read(role(self.api_service))
+        if self.dag_bundle is not None:
+            # The dag-processor parses the bucket, each task fetches it, one-off tasks may test DAGs.
+            for reader in self.dag_bundle_readers:
+                self.dag_bundle.grant_read(reader.task.task_definition.task_role)
         # Metrics for worker autoscaling go to this deployment's namespace only.
         role(self.scheduler).add_to_principal_policy(
             iam.PolicyStatement(
@@ -353,3 +413,5 @@ class AirflowStack(Stack):
         output("LoadBalancerUrl", self.endpoint.url, "Airflow UI and REST API")
         output("TaskLogLocation", self.task_logs.location, f"remote task logs ({self.settings.task_logs})")
         output("MetricNamespace", self.metric_namespace, "CloudWatch namespace the scheduler may publish to")
+        if self.dag_bundle is not None:
+            output("DagBucketName", self.dag_bundle.bucket.bucket_name, "DAG files (airflow-ecs dags push)")

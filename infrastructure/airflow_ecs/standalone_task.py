@@ -44,6 +44,12 @@ class StandaloneTask(Construct):
                     extra_environment={
                         contract.ADMIN_USERNAME.name: settings.admin_username,
                         contract.ADMIN_EMAIL.name: settings.admin_email,
+                        # The scheduled `db-clean` and a hand-run one keep the same rows (db_clean.py).
+                        **(
+                            {contract.DB_CLEAN_RETENTION_DAYS.name: str(settings.db_clean.retention_days)}
+                            if settings.db_clean is not None
+                            else {}
+                        ),
                     },
                     extra_secrets={contract.ADMIN_PASSWORD.name: admin_password},
                 )

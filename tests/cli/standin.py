@@ -73,6 +73,9 @@ class Deployed:
     queue_url: str
     repository_uri: str
     image_tag: str
+    # The DAG bucket (dag_source=s3, the default): versioned, as the stack makes it.
+    dag_bucket: str = ""
+    alarm_topic: str = ""
 
 
 def _quietly(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -217,6 +220,7 @@ def seed_application(
         services[component.name] = name
     if night_schedule:
         seed_night_schedule(clients, stack, services)
+    alarm_topic = clients.sns.create_topic(Name=f"{stack}-alarms")["TopicArn"]
     outputs = {
         "ClusterName": stack,
         **{f"{key(name)}ServiceName": service for name, service in services.items()},
@@ -231,12 +235,16 @@ def seed_application(
         "LoadBalancerUrl": UI_URL,
         "TaskLogLocation": f"{stack}-TaskLogs",
         "MetricNamespace": f"Airflow/{stack}",
+        # infrastructure/airflow_ecs/alarms.py: the topic every alarm of the deployment notifies.
+        "AlarmTopicArn": alarm_topic,
+        "DashboardName": stack,
     }
     template = {
         "Parameters": {"ImageTag": {"Type": "String"}},
         "Resources": {
             "CeleryBrokerDefaultQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{stack}-default"}},
             "PublicEndpointAccessLogs": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"},
+            "DagBundleBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"},
             "MetadataDbInstance": {
                 "Type": "AWS::RDS::DBInstance",
                 "DeletionPolicy": "Snapshot" if deletion_protection else "Delete",
@@ -252,6 +260,7 @@ def seed_application(
         },
         "Outputs": {
             "QueueUrl": {"Value": {"Ref": "CeleryBrokerDefaultQueue"}},
+            "DagBucketName": {"Value": {"Ref": "DagBundleBucket"}},
             **{name: {"Value": value} for name, value in outputs.items()},
         },
     }
@@ -262,6 +271,9 @@ def seed_application(
         Parameters=[{"ParameterKey": "ImageTag", "ParameterValue": image_tag}],
     )
     queue_url = clients.sqs.get_queue_url(QueueName=f"{stack}-default")["QueueUrl"]
+    stack_outputs = clients.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    dag_bucket = next(o["OutputValue"] for o in stack_outputs if o["OutputKey"] == "DagBucketName")
+    clients.s3.put_bucket_versioning(Bucket=dag_bucket, VersioningConfiguration={"Status": "Enabled"})
     return Deployed(
         stack=stack,
         cluster=stack,
@@ -275,6 +287,8 @@ def seed_application(
         queue_url=queue_url,
         repository_uri=repository_uri,
         image_tag=image_tag,
+        dag_bucket=dag_bucket,
+        alarm_topic=alarm_topic,
     )
 
 

@@ -42,7 +42,7 @@ def stacks_given_a_parameter_they_lack(argv: tuple[str, ...], templates: dict[st
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path, cdk.CdkApp]:
     if not cdk.CDK_CLI.exists():
-        pytest.skip("the pinned CDK CLI is not installed: `make cdk-cli`")
+        pytest.fail("the pinned CDK CLI is not installed: `make cdk-cli` (make test installs it)")
     out = tmp_path_factory.mktemp("cdk.out")
     app = cdk.CdkApp(deployment.load("dev", {}), "123456789012", "eu-west-1")
     command = app.deploy("airflow-dev", parameters={"ImageTag": TAG}, approve=True)

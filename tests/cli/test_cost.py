@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from airflow_ecs_cli import cost
 from airflow_ecs_cli.cli import app
 from airflow_ecs_cli.prices import PriceTable
+from deploy_airflow_on_ecs_fargate import contract
 
 HOURS = 100
 ROUND_PRICES = {
@@ -343,3 +344,144 @@ def test_the_dev_profile_is_synthesized_and_priced_under_its_target():
     around_the_clock, night = (float(cell.strip(" *").replace(",", "")) for cell in total.split("|")[3:5])
     assert around_the_clock <= 50 and night < around_the_clock
     assert "| MWAA mw1.small |" in result.stdout
+
+
+# --- Observability (decisions 0070, 0071) --------------------------------------------------------
+
+STATSD = "Airflow/stack/StatsD"
+WITH_ALLOWANCE = PriceTable(
+    region="test",
+    gathered="2026-01-01",
+    hours_per_month=HOURS,
+    prices={
+        **ROUND_PRICES,
+        "cloudwatch_free_custom_metrics": 10,
+        "cloudwatch_free_alarm_metrics": 10,
+        "cloudwatch_free_api_requests": 1_000_000,
+        "cloudwatch_free_dashboards": 3,
+    },
+    sources=dict.fromkeys(ROUND_PRICES, "test"),
+)
+
+
+def metric_stat(namespace: str, name: str, period: int, dimensions: list | None = None) -> dict:
+    return {
+        "Id": name.lower().replace(".", "_"),
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions or []},
+            "Period": period,
+            "Stat": "Sum",
+        },
+    }
+
+
+OBSERVED = {
+    "Resources": {
+        "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "stack"}},
+        "SchedulerTask": task_definition(
+            "512",
+            "1024",
+            "ARM64",
+            {
+                "Name": "scheduler",
+                "Command": ["scheduler"],
+                "Environment": [
+                    {"Name": "AIRFLOW__METRICS__METRICS_ALLOW_LIST", "Value": contract.metrics_allow_list()}
+                ],
+            },
+            {
+                "Name": "cloudwatch-agent",
+                "Environment": [
+                    {
+                        "Name": "CW_CONFIG_CONTENT",
+                        "Value": json.dumps({"metrics": {"namespace": STATSD, "force_flush_interval": 60}}),
+                    }
+                ],
+            },
+        ),
+        "Scheduler": service("scheduler", "SchedulerTask", 2),
+        # On a kept metric: the same custom metric as the allow list's, counted once.
+        "Heartbeat": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "Metrics": [
+                    metric_stat(
+                        STATSD, "airflow.scheduler_heartbeat", 60, [{"Name": "metric_type", "Value": "counter"}]
+                    )
+                ]
+            },
+        },
+        # A math alarm bills each metric it reads.
+        "Errors": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "Metrics": [
+                    {"Id": "sum", "Expression": "FILL(a, 0) + FILL(b, 0)"},
+                    metric_stat("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", 300),
+                    metric_stat("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", 300),
+                ]
+            },
+        },
+        "Board": {
+            "Type": "AWS::CloudWatch::Dashboard",
+            "Properties": {
+                "DashboardBody": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            '{"widgets":[{"type":"metric","properties":{"metrics":[["A","a"],["B","b"]],"region":"',
+                            {"Ref": "AWS::Region"},
+                            '"}}]}',
+                        ],
+                    ]
+                }
+            },
+        },
+    }
+}
+# 100 hours: two scheduler tasks 2 x (0.5 x 0.04 + 1 x 0.005) -> 5.00; alarms 1 + 2 metrics x 0.1 ->
+# 0.30; 12 kept Airflow metrics x 0.3 -> 3.60; two agents, a call a minute: 2 x 60 x 100 = 12,000
+# calls x 0.01/1000 -> 0.12; the dashboard 3.00.
+OBSERVED_TOTAL = 5.00 + 0.30 + 3.60 + 0.12 + 3.00
+# CloudWatch's allowance: 10 of the 12 metrics (3.00), the 3 alarm metrics (0.30), the calls (0.12)
+# and the dashboard (3.00).
+OBSERVED_ALLOWANCE = 3.00 + 0.30 + 0.12 + 3.00
+
+
+def test_the_metrics_agents_their_calls_the_kept_metrics_and_math_alarms_are_priced():
+    result = cost.estimate("observed", [OBSERVED], PRICES)
+    assert result.total == pytest.approx(OBSERVED_TOTAL)
+    lines = {(line.item, line.what): line.always for line in result.lines}
+    assert lines[("CloudWatch custom metrics", "12 Airflow metrics (the allow list)")] == pytest.approx(3.60)
+    assert lines[("CloudWatch alarms", "3 standard (the metrics of 2 alarms)")] == pytest.approx(0.30)
+    (calls,) = [what for item, what in lines if item == "CloudWatch PutMetricData"]
+    assert calls.startswith("2 metrics agents x one call every 60 s (12,000 calls")
+    assert ("CloudWatch dashboards", "1 (2 metrics)") in lines
+    # No allowance in this table: no credit.
+    assert "CloudWatch free tier" not in {line.item for line in result.lines}
+
+
+def test_cloudwatchs_always_free_allowance_is_a_credit_line():
+    result = cost.estimate("observed", [OBSERVED], WITH_ALLOWANCE)
+    (credit,) = [line for line in result.lines if line.item == "CloudWatch free tier"]
+    assert credit.always == pytest.approx(-OBSERVED_ALLOWANCE)
+    assert "not if the account already uses them" in credit.what
+    assert result.total == pytest.approx(OBSERVED_TOTAL - OBSERVED_ALLOWANCE)
+
+
+def test_a_dashboard_of_more_than_fifty_metrics_is_not_free():
+    body = json.dumps({"widgets": [{"type": "metric", "properties": {"metrics": [["N", str(i)] for i in range(51)]}}]})
+    assert cost.dashboard_metrics(body) == 51
+    assert cost.dashboard_metrics({"Fn::Sub": "x"}) is None
+    big = json.loads(json.dumps(OBSERVED))
+    big["Resources"]["Board"]["Properties"]["DashboardBody"] = body
+    result = cost.estimate("observed", [big], WITH_ALLOWANCE)
+    (credit,) = [line for line in result.lines if line.item == "CloudWatch free tier"]
+    assert credit.always == pytest.approx(-(OBSERVED_ALLOWANCE - 3.00))
+
+
+def test_an_allow_list_entry_the_contract_does_not_keep_is_one_line():
+    odd = json.loads(json.dumps(OBSERVED))
+    odd["Resources"]["SchedulerTask"]["Properties"]["ContainerDefinitions"][0]["Environment"][0]["Value"] = "^dagrun"
+    with pytest.raises(cost.CostError, match=r"metric pattern '\^dagrun' is not one the runtime contract keeps"):
+        cost.estimate("odd", [odd], PRICES)

@@ -30,9 +30,10 @@ def test_destroy_shows_what_goes_and_stays_then_deletes_in_dependency_order(cli,
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert f"In AWS account {standin.ACCOUNT}, region {standin.REGION}, this deletes:" in out
-    assert "  stack airflow-dev (3 resources)\n  stack airflow-dev-registry (1 resources)\n" in out
+    assert "  stack airflow-dev (4 resources)\n  stack airflow-dev-registry (1 resources)\n" in out
     (bucket,) = [b["Name"] for b in clients.s3.list_buckets()["Buckets"] if "accesslogs" in b["Name"]]
     assert f"  S3 bucket {bucket} (airflow-dev)\n" in out
+    assert f"  S3 bucket {deployed.dag_bucket} (airflow-dev)\n" in out
     assert "  image repository airflow-dev/airflow (airflow-dev-registry)\n" in out
     assert "Type airflow-dev to delete it" in out
     destroyed = [line.split() for line in tools.lines]

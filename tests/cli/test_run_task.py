@@ -255,3 +255,22 @@ def test_run_task_refused_by_ecs_is_one_line_with_the_reason():
     spot = run_task.TaskSpec(**{**spec.__dict__, "capacity_provider": "FARGATE_SPOT"})
     with pytest.raises(OperatorError, match=r"try --capacity-provider FARGATE\)$"):
         run_task.start(Refusing(), spot)
+
+
+def test_db_clean_runs_as_its_schedule_runs_it_with_extra_arguments_its_own(cli, deployed, clients):
+    result = cli("run-task", "--component", "db-clean", "--", "--dry-run")
+    assert result.exit_code == 0, result.output
+    (task,) = started_tasks(clients)
+    # The schedule's command (infrastructure/airflow_ecs/db_clean.py), plus --dry-run for db clean.
+    assert container_command(task) == ["db-clean", "--dry-run"]
+    assert task["taskDefinitionArn"] == deployed.standalone_arn
+
+
+def test_an_unknown_component_or_one_with_command_is_refused_before_anything_starts(cli, deployed, clients):
+    unknown = cli("run-task", "--component", "scheduler")
+    assert unknown.exit_code == 2
+    assert unknown.stderr == "error: --component: 'scheduler' is not one of migrate, create-admin, init, db-clean\n"
+    both = cli("run-task", "--component", "db-clean", "--command", "dags list")
+    assert both.exit_code == 2
+    assert both.stderr == "error: give --component or --command, not both\n"
+    assert started_tasks(clients) == []

@@ -50,7 +50,57 @@ def test_status_shows_services_health_rollout_queue_and_url(cli, deployed, clien
     assert list(rows) == ["api-server", "scheduler", "dag-processor", "triggerer", "worker"]
     assert all(row[1:4] == ["1", "1", "0"] and "completed" in row for row in rows.values())
     assert rows["scheduler"][4:6] == ["1", "unknown"]  # moto reports no task health status
-    assert lines[-1] == "queue: 1 waiting, 1 in flight, oldest message 42 s"
+    assert lines[-2] == "queue: 1 waiting, 1 in flight, oldest message 42 s"
+    assert lines[-1] == "alarms: none in ALARM"
+
+
+def put_alarm(clients, deployed, name: str, *, state: str, notifies: bool = True, description: str = "") -> None:
+    clients.cloudwatch.put_metric_alarm(
+        AlarmName=f"{deployed.stack}-{name}",
+        AlarmDescription=description,
+        Namespace="Airflow/test",
+        MetricName=name,
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="LessThanThreshold",
+        AlarmActions=[deployed.alarm_topic]
+        if notifies
+        else ["arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x"],
+    )
+    clients.cloudwatch.set_alarm_state(AlarmName=f"{deployed.stack}-{name}", StateValue=state, StateReason="test")
+
+
+def test_status_shows_the_deployments_alarms_in_alarm_and_exits_1(cli, deployed, clients):
+    put_alarm(
+        clients,
+        deployed,
+        "scheduler-heartbeat-missing",
+        state="ALARM",
+        description="No scheduler heartbeat for 3 minutes: check `airflow-ecs status` first.",
+    )
+    put_alarm(clients, deployed, "database-cpu", state="OK", description="Database CPU above 80 %")
+    # The worker autoscaling alarm that is in ALARM whenever workers idle notifies no topic.
+    put_alarm(clients, deployed, "WorkerScalingScaleToIdleAlarm", state="ALARM", notifies=False)
+    result = cli("status")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    start = lines.index("alarms: 1 in ALARM")
+    (alarm,) = lines[start + 1 :]
+    assert alarm.startswith(f"  {deployed.stack}-scheduler-heartbeat-missing since ")
+    assert alarm.endswith(" UTC: No scheduler heartbeat for 3 minutes: check `airflow-ecs status` first.")
+
+
+def test_an_alarm_paused_for_the_night_stop_is_shown_but_does_not_fail_status(cli, deployed, clients):
+    put_alarm(clients, deployed, "triggerer-below-desired", state="ALARM", description="Fewer than 1 triggerer")
+    clients.cloudwatch.disable_alarm_actions(AlarmNames=[f"{deployed.stack}-triggerer-below-desired"])
+    result = cli("status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[-2] == "alarms: 1 in ALARM"
+    assert lines[-1].startswith(f"  {deployed.stack}-triggerer-below-desired since ")
+    assert lines[-1].endswith(" UTC (paused for the night stop): Fewer than 1 triggerer")
 
 
 def test_status_exits_1_while_a_service_is_not_running_what_it_should(cli, deployed, clients, monkeypatch):

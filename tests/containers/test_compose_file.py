@@ -152,6 +152,31 @@ def test_only_the_api_server_is_published_and_on_loopback_unless_asked(services)
     assert port["host_ip"] == "0.0.0.0"
 
 
+def test_metrics_are_the_contracts_and_off_until_asked(services):
+    # The same options as the task definitions (contract.statsd_environment), collector aside.
+    expected = contract.statsd_environment("localhost")
+    for component in COMPONENTS:
+        environment = services[component]["environment"]
+        # `config` keeps Compose's `$$` escape (the container receives `$`).
+        metrics = {
+            name: value.replace("$$", "$")
+            for name, value in environment.items()
+            if name.startswith("AIRFLOW__METRICS__")
+        }
+        assert metrics == {**expected, "AIRFLOW__METRICS__STATSD_ON": "false"}
+    asked = compose(
+        "config",
+        "--format",
+        "json",
+        environment={"AIRFLOW__METRICS__STATSD_ON": "true", "AIRFLOW__METRICS__STATSD_HOST": "statsd"},
+    )
+    environment = json.loads(asked.stdout)["services"]["scheduler"]["environment"]
+    assert (environment["AIRFLOW__METRICS__STATSD_ON"], environment["AIRFLOW__METRICS__STATSD_HOST"]) == (
+        "true",
+        "statsd",
+    )
+
+
 CLI_SERVICE = "airflow-cli"
 CLI_PROFILE = "cli"
 

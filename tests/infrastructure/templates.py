@@ -19,15 +19,17 @@ for variable in ("AWS_PROFILE", "CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
 
 INFRASTRUCTURE = Path(__file__).resolve().parents[2] / "infrastructure"
 
-from airflow_ecs.settings import PROFILES  # noqa: E402  (after the environment above)
+from airflow_ecs.metrics_agent import CONTAINER_NAME as METRICS_AGENT  # noqa: E402
+from airflow_ecs.settings import PROFILES, Alarms, DbClean  # noqa: E402  (after the environment above)
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
 NARROW = ("203.0.113.0/24", "198.51.100.7/32")
 # Each shipped profile as shipped (prod with the one setting it cannot ship and refuses to synth
 # without: its certificate), then variants: the other egress mode of each, prod as an operator
-# would narrow it (Container Insights on), dev with a load balancer opted out of HTTPS by name, and dev's HTTP API with a
-# domain of its own and a client allowlist (its Lambda authorizer) and every component in a
-# service of its own on x86.
+# would narrow it (Container Insights on, its database cleaned weekly in its own time zone), dev
+# with a load balancer opted out of HTTPS by name (DAGs baked into the image, no database
+# cleanup), and dev's HTTP API with a domain of its own and a client allowlist (its Lambda
+# authorizer) and every component in a service of its own on x86.
 PROD = replace(PROFILES["prod"], certificate_arn=CERTIFICATE)
 DEPLOYMENTS = {
     "dev": PROFILES["dev"],
@@ -40,6 +42,7 @@ DEPLOYMENTS = {
         domain_name="airflow.example.com",
         allowed_client_cidrs=NARROW,
         container_insights=True,
+        db_clean=DbClean(time_zone="Europe/Berlin", at="02:30", week_days=("SUN",), retention_days=30),
     ),
     "dev-plain-http": replace(
         PROFILES["dev"],
@@ -47,6 +50,10 @@ DEPLOYMENTS = {
         public_endpoint="load-balancer",
         plain_http=True,
         allowed_client_cidrs=NARROW,
+        dag_source="image",
+        db_clean=None,
+        # Airflow's metrics off: no agent, alarms and dashboard on AWS's metrics only.
+        metrics=False,
     ),
     "dev-allowlist": replace(
         PROFILES["dev"],
@@ -60,6 +67,8 @@ DEPLOYMENTS = {
         scheduler=PROFILES["prod"].scheduler,
         dag_processor=PROFILES["prod"].dag_processor,
         triggerer=PROFILES["prod"].triggerer,
+        # The alarm topic with an e-mail subscription.
+        alarms=Alarms(email="ops@example.com"),
     ),
 }
 SHIPPED = ("dev", "prod")
@@ -67,6 +76,12 @@ SHIPPED = ("dev", "prod")
 
 def resources(template: dict, resource_type: str) -> dict[str, dict]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def airflow_containers(task_properties: dict) -> list[dict]:
+    """A task definition's Airflow containers, without the CloudWatch agent beside them
+    (tests/infrastructure/test_observability.py checks the agent)."""
+    return [d for d in task_properties["ContainerDefinitions"] if d["Name"] != METRICS_AGENT]
 
 
 def container(template: dict, name: str) -> dict:

@@ -69,11 +69,16 @@ def test_task_roles_use_star_only_where_aws_requires_it(raw_templates, deploymen
             if "*" in _as_list(statement["Resource"]):
                 assert actions <= STAR_ONLY, (family, actions)
             if "cloudwatch:PutMetricData" in actions:
-                # The scheduler's task: its own, or the control-plane task it is a container of.
-                assert family.endswith(("-scheduler", "-control-plane"))
-                assert statement["Condition"] == {
-                    "StringEquals": {"cloudwatch:namespace": f"Airflow/{DEPLOYMENTS[deployment].name}"}
-                }
+                # WorkersNeeded from the scheduler's task (its own, or the control-plane task it is a
+                # container of); Airflow's metrics from the CloudWatch agent beside the components
+                # that send them, to a namespace of their own.
+                namespace = statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespace}}
+                if namespace == f"Airflow/{DEPLOYMENTS[deployment].name}":
+                    assert family.endswith(("-scheduler", "-control-plane"))
+                else:
+                    assert namespace == f"Airflow/{DEPLOYMENTS[deployment].name}/StatsD"
+                    assert family.endswith(("-scheduler", "-dag-processor", "-triggerer", "-worker", "-control-plane"))
 
 
 def _sqs_actions(template: dict, prefix: str) -> dict[str, set[str]]:

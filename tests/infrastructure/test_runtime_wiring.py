@@ -9,11 +9,13 @@ contract's `set_by_ecs` variables (the region among them) to every task."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from deploy_airflow_on_ecs_fargate import contract
 from tests import wiring
-from tests.infrastructure.templates import DEPLOYMENTS, resources
+from tests.infrastructure.templates import DEPLOYMENTS, airflow_containers, resources
 
 # What a placeholder for a reference to a resource of each type looks like.
 REF_PLACEHOLDERS = {
@@ -39,21 +41,27 @@ def resolve(value, template: dict) -> str:
 
 
 def containers(template: dict) -> list[tuple[str, dict]]:
-    """(task definition logical id, container definition) for every container of every task definition."""
+    """(task definition logical id, container definition) for every Airflow container of every task
+    definition (the CloudWatch agent beside some runs no Airflow: test_observability.py)."""
     return [
         (logical_id, definition)
         for logical_id, task in resources(template, "AWS::ECS::TaskDefinition").items()
-        for definition in task["Properties"]["ContainerDefinitions"]
+        for definition in airflow_containers(task["Properties"])
     ]
 
 
 def commands(template: dict, task_definition_id: str, definition: dict) -> list[str]:
-    """What a task definition runs: its own command, and the command the deploy-time migration
-    (and operators) give the standalone task."""
+    """What a task definition runs: its own command, and the commands the deploy-time migration
+    (and operators) and the schedules (db-clean) give the standalone task."""
     runs = [definition["Command"][0]]
     for custom in resources(template, "Custom::AirflowMigrations").values():
         if custom["Properties"]["TaskDefinition"] == {"Ref": task_definition_id}:
             runs += [custom["Properties"]["Command"][0], *contract.ADMIN_STEPS, "migrate"]
+    for schedule in resources(template, "AWS::Scheduler::Schedule").values():
+        target = schedule["Properties"]["Target"]
+        if target.get("EcsParameters", {}).get("TaskDefinitionArn") == {"Ref": task_definition_id}:
+            overrides = json.loads(target["Input"])["containerOverrides"]
+            runs += [override["command"][0] for override in overrides if override["name"] == definition["Name"]]
     return runs
 
 
@@ -88,8 +96,10 @@ def test_every_container_would_start_with_what_its_task_definition_gives(raw_tem
             checked.add(component)
             found += wiring.problems(component, environment, plain_names=plain_names, where=definition["Name"])
     assert found == []
-    # Every long-running component of the catalogue has a container, and the migration runs.
-    assert set(contract.LONG_RUNNING_NAMES) | {"init"} <= checked
+    # Every long-running component of the catalogue has a container, the migration and (when
+    # scheduled) the cleanup run.
+    cleanup = {"db-clean"} if DEPLOYMENTS[deployment].db_clean is not None else set()
+    assert set(contract.LONG_RUNNING_NAMES) | {"init"} | cleanup <= checked
 
 
 def test_the_control_plane_task_runs_each_component_in_its_own_container(raw_templates):

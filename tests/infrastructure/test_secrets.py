@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.infrastructure.templates import DEPLOYMENTS, container, resources
+from tests.infrastructure.templates import DEPLOYMENTS, airflow_containers, container, resources
 
 COMMON_SECRETS = {
     "AIRFLOW_DB_HOST": ":host::",
@@ -73,7 +73,9 @@ def test_no_environment_value_looks_like_a_secret(raw_templates, deployment):
     # Long names that are not secrets: the package, and the metric namespace (Airflow/<name>).
     known = ("deploy_airflow_on_ecs_fargate", f"Airflow/{DEPLOYMENTS[deployment].name}")
     for task in resources(raw_templates[deployment], "AWS::ECS::TaskDefinition").values():
-        for definition in task["Properties"]["ContainerDefinitions"]:
+        # The CloudWatch agent's only variable is its JSON configuration, long key names and all
+        # (test_observability.py checks it is exactly what metrics_agent.py writes).
+        for definition in airflow_containers(task["Properties"]):
             for variable in definition.get("Environment", []):
                 for text in _literals(variable["Value"]):
                     for name in known:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from deploy_airflow_on_ecs_fargate import contract
-from tests.infrastructure.templates import DEPLOYMENTS, container, resources, task_definition_of
+from tests.infrastructure.templates import DEPLOYMENTS, airflow_containers, container, resources, task_definition_of
 
 SERVICES = contract.LONG_RUNNING_NAMES
 # Those with a service (or a control-plane container) of their own; the others run beside one.
@@ -64,7 +64,7 @@ def test_dev_runs_the_control_plane_as_one_task_of_four_containers(raw_templates
     assert task["Family"] == "airflow-dev-control-plane"
     assert (task["Cpu"], task["Memory"], task["RuntimePlatform"]["CpuArchitecture"]) == ("512", "2048", "ARM64")
     assert service["DesiredCount"] == 1
-    definitions = task["ContainerDefinitions"]
+    definitions = airflow_containers(task)
     # The four, and what runs beside one of them (the worker-demand publisher, beside the scheduler).
     beside = [c.name for c in contract.LONG_RUNNING if c.runs_beside in CONTROL_PLANE]
     assert [d["Name"] for d in definitions] == [*CONTROL_PLANE, *beside]
@@ -89,7 +89,7 @@ def test_every_service_has_a_health_check_and_a_distinct_task_definition(raw_tem
     task_definitions = {s["Properties"]["TaskDefinition"]["Ref"] for s in services}
     assert len(task_definitions) == len(services) == len(SIZED)
     for task in task_definitions:
-        for definition in template["Resources"][task]["Properties"]["ContainerDefinitions"]:
+        for definition in airflow_containers(template["Resources"][task]["Properties"]):
             assert definition["HealthCheck"]["Command"] == ["CMD", *contract.HEALTH_COMMAND, definition["Name"]]
 
 

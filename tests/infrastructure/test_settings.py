@@ -9,6 +9,7 @@ import pytest
 
 from airflow_ecs.settings import (
     PROFILES,
+    Alarms,
     ComponentSize,
     ScheduledScaling,
     SettingsError,
@@ -115,6 +116,12 @@ def test_prod_as_shipped_refuses_to_synth_without_https_in_one_sentence():
             {"cost_allocation_tags": ("a=1", "a=2")},
             "cost_allocation_tags: ('a=1', 'a=2') is not allowed; expected each",
         ),
+        (
+            {"alarms": Alarms(email="ops at example.com")},
+            "alarms.email: 'ops at example.com' is not allowed; expected an e-mail address or None",
+        ),
+        ({"alarms": Alarms(db_cpu_percent=120)}, "alarms.db_cpu_percent: 120 is not allowed; expected an integer"),
+        ({"alarms": Alarms(queue_age_minutes=0)}, "alarms.queue_age_minutes: 0 is not allowed; expected an integer"),
     ],
 )
 def test_a_bad_setting_fails_with_one_line_naming_it_and_the_allowed_values(change, message):
@@ -170,6 +177,8 @@ def test_nested_and_list_settings_can_be_overridden():
     assert (settings.scheduled_scaling.stop_at, settings.scheduled_scaling.start_days) == ("21:30", ("MON", "WED"))
     assert settings.allowed_client_cidrs == ("203.0.113.0/24", "198.51.100.7/32")
     assert load("dev", {"scheduled_scaling": "none"}).scheduled_scaling is None
+    alarms = load("dev", {"alarms.email": "ops@example.com", "alarms.task_failures": "20", "metrics": "false"})
+    assert (alarms.alarms.email, alarms.alarms.task_failures, alarms.metrics) == ("ops@example.com", 20, False)
     # A schedule can be switched on for a profile without one, field by field.
     assert load("prod", {**CERTIFICATE, "scheduled_scaling.stop_at": "22:00"}).scheduled_scaling == ScheduledScaling(
         stop_at="22:00"

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +48,60 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in left_out]
 
 
+class StatsdListener:
+    """A UDP StatsD listener on loopback, owned by the session: the stack's components send it the
+    metrics the runtime contract keeps (LOCAL_STACK_STATSD_PORT), as they send the CloudWatch agent
+    beside them on ECS. Keeps every line it receives."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.5)
+        self.port = self.socket.getsockname()[1]
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive, name="statsd-listener", daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                packet = self.socket.recv(65535)
+            except TimeoutError:
+                continue
+            with self._lock:
+                self.lines += [line for line in packet.decode(errors="replace").splitlines() if line]
+
+    def received(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def received_starting(self, prefix: str) -> list[str]:
+        return [line for line in self.received() if line.startswith(prefix)]
+
+    def wait_for(self, prefix: str, timeout: float) -> list[str]:
+        """Lines starting with `prefix` (e.g. `airflow.scheduler_heartbeat:`), once there is one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.received_starting(prefix)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.socket.close()
+
+
+@pytest.fixture(scope="session")
+def statsd_listener():
+    listener = StatsdListener()
+    yield listener
+    listener.close()
+
+
 @dataclass
 class RunningStack:
     home: Path
@@ -58,9 +115,11 @@ class RunningStack:
 
 
 @pytest.fixture(scope="session")
-def running_stack(request):
+def running_stack(request, statsd_listener):
     home = new_home("local-stack-test-")
-    environment = stack_environment(home, {**SETTINGS, LEDGER_VARIABLE: str(home / "ledger")})
+    # Metrics on, to the session's listener (off by default locally).
+    metrics = {"LOCAL_STACK_STATSD_PORT": str(statsd_listener.port)}
+    environment = stack_environment(home, {**SETTINGS, **metrics, LEDGER_VARIABLE: str(home / "ledger")})
     paths = StackPaths(home / "state")
     failures_before = request.session.testsfailed
     try:

@@ -12,6 +12,7 @@ import time
 import psutil
 import pytest
 
+from deploy_airflow_on_ecs_fargate import contract
 from local_stack import postgres
 from local_stack.airflow_api import AirflowApi
 from local_stack.environment import api_url
@@ -129,9 +130,36 @@ def test_a_task_log_is_readable_through_the_api(api):
     assert "example_bash_operator__runme_1__" in log
 
 
+def test_components_send_the_kept_metrics_and_nothing_else(api, statsd_listener):
+    # The session's stack sends StatsD to the conftest's listener (LOCAL_STACK_STATSD_PORT), with the
+    # contract's allow list, as the task definitions send it to the CloudWatch agent.
+    heartbeats = statsd_listener.wait_for("airflow.scheduler_heartbeat:", timeout=30)
+    assert heartbeats and set(heartbeats) == {"airflow.scheduler_heartbeat:1|c"}
+    successes_before = len(statsd_listener.received_starting("airflow.ti_successes:"))
+    api.wait_for_dag("example_one_task")
+    run_id = api.trigger("example_one_task")
+    assert api.wait_for_run("example_one_task", run_id, timeout=180) == "success"
+    # The task's own process counts its success, on the worker.
+    deadline = time.monotonic() + 30
+    while len(statsd_listener.received_starting("airflow.ti_successes:")) <= successes_before:
+        assert time.monotonic() < deadline, "no ti_successes after a task succeeded"
+        time.sleep(0.5)
+    assert set(statsd_listener.received_starting("airflow.ti_successes:")) == {"airflow.ti_successes:1|c"}
+    # Every component that keeps a metric sent one; nothing outside the allow list arrived.
+    names = {line.split(":", 1)[0] for line in statsd_listener.received()}
+    assert {"airflow.dag_processor_heartbeat", "airflow.triggerer_heartbeat"} <= names
+    assert names <= {f"{contract.STATSD_PREFIX}.{metric.name}" for metric in contract.METRICS}
+
+
 def test_queued_work_survives_down_and_up_even_without_the_supervisor(stack, api):
     paths, environment, _ = stack
     dag_id = "example_one_task"
+    # The session's stack is shared: earlier tests' tasks (a fault scenario's retries) must be done
+    # first, or they would hold the executor's slots once the worker is stopped below.
+    deadline = time.monotonic() + 300
+    while (unfinished := api.unfinished_task_count()) > 0:
+        assert time.monotonic() < deadline, f"{unfinished} task instances of earlier tests still unfinished"
+        time.sleep(1)
     # Without its supervisor the stack keeps running, unsupervised: `make status` says so.
     os.kill(running_pid(paths.pid_file("supervisor")), signal.SIGKILL)
     deadline = time.monotonic() + 10

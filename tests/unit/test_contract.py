@@ -92,3 +92,51 @@ def test_a_module_component_runs_its_module():
     for component in contract.LONG_RUNNING:
         if component.module:
             assert callable(importlib.import_module(component.module).main), component.module
+
+
+def airflow_metric_names() -> set[str]:
+    """Every name Airflow documents emitting (its metrics registry), legacy names with `default_pool`
+    and the like filled in."""
+    from airflow._shared.observability.metrics.metrics_registry import YAML_REGISTRY_PATH, read_metrics_yaml
+
+    names = set()
+    for entry in read_metrics_yaml(str(YAML_REGISTRY_PATH)):
+        names.add(entry["name"])
+        if entry.get("legacy_name", "-") != "-":
+            names.add(entry["legacy_name"].replace("{pool_name}", "default_pool"))
+    return names
+
+
+def test_every_kept_metric_is_one_airflow_emits_from_the_components_named():
+    known = airflow_metric_names()
+    for metric in contract.METRICS:
+        assert metric.name in known, metric.name
+        assert metric.kind in contract.STATSD_METRIC_TYPES
+        assert set(metric.emitted_by) <= set(contract.LONG_RUNNING_NAMES), metric.name
+        if metric.heartbeat_seconds is not None:
+            assert metric.kind == "counter" and len(metric.emitted_by) == 1
+    assert set(contract.METRIC_EMITTERS) == {"scheduler", "dag-processor", "triggerer", "worker"}
+
+
+def test_airflows_own_allow_list_check_lets_exactly_the_kept_metrics_through():
+    from airflow._shared.observability.metrics.validators import get_validator
+
+    validator = get_validator(contract.metrics_allow_list(), None)
+    assert all(validator.test(metric.name) for metric in contract.METRICS)
+    # Per-DAG, per-task, per-pool and per-host names would each be a metric to pay for.
+    for name in ("ti.finish.my_dag.my_task.success", "ti.finish", "pool.open_slots.other_pool", "dagrun.duration"):
+        assert not validator.test(name), name
+    for name in ("triggers.running.ip-10-0-1-2", "executor.queued_tasks.CeleryExecutor", "scheduler_heartbeat_x"):
+        assert not validator.test(name), name
+
+
+def test_statsd_environment_sends_the_kept_metrics_to_the_collector():
+    environment = contract.statsd_environment("127.0.0.1", 18125)
+    assert environment == {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": "18125",
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        "AIRFLOW__METRICS__METRICS_ALLOW_LIST": contract.metrics_allow_list(),
+    }
+    assert contract.statsd_environment("127.0.0.1")["AIRFLOW__METRICS__STATSD_PORT"] == str(contract.STATSD_PORT)

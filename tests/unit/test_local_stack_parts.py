@@ -188,11 +188,26 @@ def test_exposing_the_stack_needs_a_password_of_ones_own(tmp_path):
         ("LOCAL_STACK_POSTGRES_PORT", "abc", "LOCAL_STACK_POSTGRES_PORT is not a TCP port: got 'abc'"),
         ("LOCAL_STACK_SQS_PORT", "70000", "LOCAL_STACK_SQS_PORT is not a TCP port: got '70000'"),
         ("LOCAL_STACK_WORKER_STOP_TIMEOUT", "soon", "LOCAL_STACK_WORKER_STOP_TIMEOUT is not a number of seconds"),
+        ("LOCAL_STACK_STATSD_PORT", "0", "LOCAL_STACK_STATSD_PORT is not a UDP port: got '0'"),
     ],
 )
 def test_a_bad_local_setting_is_one_line(variable, value, message):
     with pytest.raises(LocalSettingsError, match=f"^{message}"):
         LocalSettings.from_environment({variable: value})
+
+
+def test_metrics_are_off_locally_until_a_statsd_port_is_given(tmp_path):
+    paths = StackPaths(tmp_path)
+    paths.create()
+    quiet = component_environment(paths, LocalSettings.from_environment({}), {})
+    assert not [name for name in quiet if name.startswith("AIRFLOW__METRICS__")]
+    settings = LocalSettings.from_environment({"LOCAL_STACK_STATSD_PORT": "18125"})
+    environment = component_environment(paths, settings, {})
+    # The contract's options, as the task definitions give them, to a collector on loopback.
+    assert {k: v for k, v in environment.items() if k.startswith("AIRFLOW__METRICS__")} == (
+        contract.statsd_environment("127.0.0.1", 18125)
+    )
+    assert wiring.problems("scheduler", environment) == []
 
 
 @pytest.mark.parametrize("component", contract.COMPONENT_NAMES)

@@ -30,7 +30,7 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
 )
 # Airflow's task machinery is not what this worker runs.
-worker_preload.PRELOADED_MODULES = ()
+worker_preload.STEPS = ()
 worker_lifecycle.install()
 
 

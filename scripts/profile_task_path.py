@@ -97,19 +97,6 @@ def top(inclusive: collections.Counter, total: int, limit: int) -> list[tuple[st
     return picked
 
 
-def cpu_seconds(pid: int) -> float:
-    import psutil
-
-    total = 0.0
-    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=250, help="mapped tasks in the profiled run (default 250)")

@@ -20,8 +20,13 @@ TEST_DAGS = Path(__file__).parent / "dags"
 
 
 def local_stack(command: str, environment: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return run_module("local_stack", command, environment=environment, timeout=timeout)
+
+
+def run_module(module: str, *args: str, environment: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`python -m module args` from the repository, its output captured and printed (pytest shows it on failure)."""
     result = subprocess.run(
-        [sys.executable, "-m", "local_stack", command],
+        [sys.executable, "-m", module, *args],
         env=environment,
         cwd=REPO_ROOT,
         capture_output=True,

@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from local_stack import postgres
 from local_stack.paths import StackPaths
-from tests.conftest import REPO_ROOT
-from tests.integration.stack_helpers import new_home, print_log_tails, stack_environment
+from tests.integration.stack_helpers import new_home, print_log_tails, run_module, stack_environment
 
 pytestmark = pytest.mark.integration
 
 
 def airflow_ecs(*args: str, environment: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow_ecs_cli", *args],
-        env=environment,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    print(result.stdout, result.stderr)
-    return result
+    return run_module("airflow_ecs_cli", *args, environment=environment, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-from deploy_airflow_on_ecs_fargate import worker_lifecycle
+from deploy_airflow_on_ecs_fargate import result_backend, worker_lifecycle
 from deploy_airflow_on_ecs_fargate.settings import load_broker_settings
 
 # Client-side pause after an empty poll, and while every worker slot is busy: small, so a new
@@ -63,7 +63,9 @@ def build_celery_config() -> dict:
         "worker_send_task_events": False,
         "task_send_sent_event": False,
         # Airflow tracks task state in its own database; Celery's result is only the executor's
-        # view of "done", kept in the metadata DB (Airflow's default result backend).
+        # view of "done", kept in the metadata DB (Airflow's default result backend), through
+        # pooled connections in every process, the scheduler's included (result_backend.py).
+        "result_backend": result_backend.pooled(DEFAULT_CELERY_CONFIG["result_backend"]),
         "task_acks_late": True,
         "worker_prefetch_multiplier": 1,
         "result_backend_always_retry": True,

@@ -81,3 +81,21 @@ def migration_lock(sqlalchemy_url: str, *, on_wait=None) -> Iterator[None]:
         yield
     finally:
         connection.close()
+
+
+def drop_scheduler_wakeup(sqlalchemy_url: str) -> None:
+    """Remove the scheduler's wake-up triggers from Airflow's tables (before Airflow migrates them)."""
+    from deploy_airflow_on_ecs_fargate import scheduler_wakeup
+
+    try:
+        connection = psycopg2.connect(libpq_url(sqlalchemy_url), connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            scheduler_wakeup.drop_triggers(connection)
+        finally:
+            connection.close()
+    except psycopg2.Error as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DatabaseUnavailable(
+            f"metadata database {describe(sqlalchemy_url)} refused to drop the scheduler's wake-up triggers "
+            f"({reason}): check that the database user owns Airflow's tables, then run migrate again"
+        ) from None

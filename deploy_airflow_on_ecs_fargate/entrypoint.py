@@ -15,7 +15,13 @@ import sys
 from deploy_airflow_on_ecs_fargate import contract, db_clean
 from deploy_airflow_on_ecs_fargate.admin_user import AdminUserError, ensure_admin_user
 from deploy_airflow_on_ecs_fargate.components import airflow_command, command_for
-from deploy_airflow_on_ecs_fargate.database import DatabaseUnavailable, describe, migration_lock, wait_for_database
+from deploy_airflow_on_ecs_fargate.database import (
+    DatabaseUnavailable,
+    describe,
+    drop_scheduler_wakeup,
+    migration_lock,
+    wait_for_database,
+)
 from deploy_airflow_on_ecs_fargate.settings import ConfigurationError, Settings, load_settings
 
 PROGRAM = "deploy_airflow_on_ecs_fargate"
@@ -72,8 +78,11 @@ def create_admin(settings: Settings) -> None:
 
 
 def migrate(settings: Settings, extra_args: list[str]) -> int:
-    """`airflow db migrate`, one at a time across every task of the deployment."""
+    """`airflow db migrate`, one at a time across every task of the deployment. The scheduler's
+    wake-up triggers are dropped first, so Airflow migrates its own schema only; the next scheduler
+    to start installs them again (scheduler_wakeup.py)."""
     with migration_lock(settings.database_url, on_wait=lambda: say("waiting for another migration to finish")):
+        drop_scheduler_wakeup(settings.database_url)
         result = subprocess.run(airflow_command("db", "migrate", *extra_args), check=False)
     if result.returncode != 0:
         say(f"error: airflow db migrate failed with exit code {result.returncode}")

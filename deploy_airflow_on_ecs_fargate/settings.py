@@ -69,9 +69,12 @@ AIRFLOW_DEFAULTS: dict[str, str] = {
     # Component logs go to stdout, which is what ECS ships to CloudWatch.
     "AIRFLOW__LOGGING__DAG_PROCESSOR_LOG_TARGET": "stdout",
     "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-    # The scheduler's loop sleeps this long when it found nothing to do (Airflow's default: 1 s).
-    # It bounds trigger-to-queued latency; costs only metadata-DB queries, no SQS requests.
-    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+    # The scheduler's loop sleeps at most this long when it found nothing to do. A new or queued run
+    # and a task that ended wake it at once (scheduler_wakeup.py), so this bounds only what no
+    # notification announces (a cron schedule coming due, a retry delay ending): Airflow's default,
+    # 1 s. Each idle loop costs about 20 CPU-ms of scheduler and PostgreSQL
+    # (docs/decisions/0082-scheduler-wakes-on-notify.md).
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
     **RECOVERY_DEFAULTS,
 }
 

@@ -106,11 +106,18 @@ def tables_have_state_columns(connection) -> bool:
 
 
 def install_triggers(connection) -> bool:
-    """Create or update the function and its triggers (one transaction); False if the tables are
-    not Airflow's as expected, in which case nothing is created."""
+    """Create or update the function and its triggers (one transaction). False, and nothing
+    created, while the migrate step holds its lock or if the tables are not as expected."""
+    from deploy_airflow_on_ecs_fargate.database import MIGRATION_LOCK_ID
+
     # One transaction (psycopg2's connection context): committed, or rolled back on error.
     with connection, connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (INSTALL_LOCK_ID,))
+        # The migrate step holds this lock from before it drops the triggers until Airflow's
+        # migration has ended: never put them back in between.
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+        if not cursor.fetchone()[0]:
+            return False
         if triggers_installed(connection):
             return True
         if not tables_have_state_columns(connection):
@@ -195,23 +202,26 @@ class Listener:
     def _listening_connection(self) -> psycopg2.extensions.connection | None:
         if self._connection is not None or self._clock() < self._next_attempt:
             return self._connection
+        connection = None
         try:
             connection = self._connect()
             connection.autocommit = False
-            if not install_triggers(connection):
-                log.warning("scheduler wake-up: no state column on dag_run/task_instance; timed sleeps only")
-                connection.close()
-                self._next_attempt = float("inf")
-                return None
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(f"LISTEN {CHANNEL}")
+            installed = install_triggers(connection)
+            if installed:
+                connection.autocommit = True
+                with connection.cursor() as cursor:
+                    cursor.execute(f"LISTEN {CHANNEL}")
+                self._connection = connection
+                return connection
+            reason = "the tables are being migrated, or have no state column"
         except (psycopg2.Error, OSError) as error:
-            log.warning("scheduler wake-up: cannot listen (%s); timed sleeps, trying again later", error)
-            self._next_attempt = self._clock() + self._reconnect_after
-            return None
-        self._connection = connection
-        return connection
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if connection is not None:
+            with contextlib.suppress(psycopg2.Error):
+                connection.close()
+        log.warning("scheduler wake-up: not listening (%s); timed sleeps, trying again later", reason)
+        self._next_attempt = self._clock() + self._reconnect_after
+        return None
 
     def close(self) -> None:
         if self._connection is not None:

@@ -125,3 +125,24 @@ def test_a_renamed_or_misspelt_variable_is_caught(raw_templates):
         "worker would not start: AIRFLOW_DB_HOST is not set (AIRFLOW_DB_HOSTNAME is: a typo?): expected the "
         "metadata database host name",
     ]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
+def test_every_scheduler_sleeps_and_wakes_as_measured_on_the_local_stack(raw_templates, deployment):
+    """Issue 14: the scheduler of every deployment runs through airflow_cli (which installs the
+    wake-up on PostgreSQL notifications) with the runtime's idle sleep, which no task definition
+    overrides (docs/decisions/0082-scheduler-wakes-on-notify.md)."""
+    from deploy_airflow_on_ecs_fargate.components import command_for
+    from deploy_airflow_on_ecs_fargate.settings import AIRFLOW_DEFAULTS, load_settings
+
+    idle_sleep = "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"
+    schedulers = 0
+    for logical_id, definition in containers(raw_templates[deployment]):
+        if commands(raw_templates[deployment], logical_id, definition)[0] != "scheduler":
+            continue
+        schedulers += 1
+        environment, _ = container_environment(definition, raw_templates[deployment])
+        settings = load_settings("scheduler", environment)
+        assert settings.airflow_environment(environment)[idle_sleep] == AIRFLOW_DEFAULTS[idle_sleep] == "1"
+        assert command_for(settings, [])[1:4] == ["-m", f"{contract.PACKAGE}.airflow_cli", "scheduler"]
+    assert schedulers >= 1

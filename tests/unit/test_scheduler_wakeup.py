@@ -135,7 +135,7 @@ def test_a_lost_connection_falls_back_to_timed_sleeps_then_listens_again(databas
     assert woken and slept < LONG_SLEEP / 2
 
 
-def test_tables_without_a_state_column_get_no_triggers_and_timed_sleeps(postgres_port, database):
+def test_tables_without_a_state_column_get_no_triggers_and_timed_sleeps(database):
     write(database, "ALTER TABLE task_instance DROP COLUMN state")
     listener = Listener(lambda: psycopg2.connect(database))
     woken, slept = timed_wait(listener, 0.3)
@@ -247,3 +247,35 @@ def test_the_hold_never_outlasts_the_sleep_airflow_asked_for(database):
     woken, slept = timed_wait(listener, 0.3)
     listener.close()
     assert woken and slept < 1
+
+
+def test_no_triggers_are_put_back_while_the_migrate_step_holds_its_lock(database):
+    from deploy_airflow_on_ecs_fargate.database import migration_lock
+
+    listener = Listener(lambda: psycopg2.connect(database), reconnect_after=0.2)
+    with migration_lock(database):
+        woken, slept = timed_wait(listener, 0.3)
+        assert not woken and slept >= 0.3
+        with psycopg2.connect(database) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = %s", (scheduler_wakeup.FUNCTION,))
+            assert cursor.fetchone()[0] == 0
+    time.sleep(0.2)
+    listener.wait(0)  # the migration is over: installs and listens
+    writer = write_soon(database, "INSERT INTO dag_run (state) VALUES ('queued')")
+    woken, slept = timed_wait(listener, LONG_SLEEP)
+    writer.join()
+    listener.close()
+    assert woken and slept < LONG_SLEEP / 2
+
+
+def test_only_the_scheduler_gets_the_wakeup(monkeypatch):
+    from deploy_airflow_on_ecs_fargate import airflow_cli, sqs_sending
+
+    installed = []
+    monkeypatch.setattr(sqs_sending, "install", lambda: None)
+    monkeypatch.setattr(scheduler_wakeup, "install", lambda: installed.append(True))
+    airflow_cli.install_hooks(["celery", "worker"])
+    airflow_cli.install_hooks(["api-server"])
+    assert installed == []
+    airflow_cli.install_hooks(["scheduler"])
+    assert installed == [True]

@@ -66,8 +66,9 @@ BEGIN
 END
 """
 
-# Schedulers of one deployment may start together (HA): one installs, the others wait and find it done.
+# Schedulers of one deployment may start together (HA): one installs, the others try again later.
 INSTALL_LOCK_ID = 0x5C4ED01E
+INSTALL_LOCK_TIMEOUT = "2s"
 
 # A dead listening connection is noticed by TCP keepalive within about a minute; until then the
 # scheduler sleeps its timed sleep, as without this module.
@@ -112,12 +113,15 @@ def install_triggers(connection) -> bool:
 
     # One transaction (psycopg2's connection context): committed, or rolled back on error.
     with connection, connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (INSTALL_LOCK_ID,))
-        # The migrate step holds this lock from before it drops the triggers until Airflow's
-        # migration has ended: never put them back in between.
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
-        if not cursor.fetchone()[0]:
-            return False
+        # Creating a trigger waits for every open transaction that wrote to the table, and queues
+        # every new writer behind it: give up quickly instead (the listener tries again later).
+        cursor.execute(f"SET LOCAL lock_timeout = '{INSTALL_LOCK_TIMEOUT}'")
+        # Another scheduler installing, or the migrate step holding its lock from before it drops
+        # the triggers until Airflow's migration has ended: not now.
+        for lock in (INSTALL_LOCK_ID, MIGRATION_LOCK_ID):
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (lock,))
+            if not cursor.fetchone()[0]:
+                return False
         if triggers_installed(connection):
             return True
         if not tables_have_state_columns(connection):

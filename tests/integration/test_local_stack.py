@@ -174,8 +174,12 @@ def test_queued_work_survives_down_and_up_even_without_the_supervisor(stack, api
     assert stop_group(paths.pid_file("worker"), timeout=60) == "stopped"
     run_id = api.trigger(dag_id)
     deadline = time.monotonic() + 60
-    while api.task_instance(dag_id, run_id, "hello")["state"] != "queued":
-        assert time.monotonic() < deadline
+    while (state := api.task_instance(dag_id, run_id, "hello")["state"]) != "queued":
+        # Seen once in CI (not reproduced): say where the run stood, for the next time.
+        assert time.monotonic() < deadline, (
+            f"task {state}, run {api.run_state(dag_id, run_id)}; "
+            f"{api.unfinished_task_count()} task instances unfinished"
+        )
         time.sleep(0.2)
     stopped = local_stack("down", environment)
     assert stopped.returncode == 0

@@ -279,3 +279,23 @@ def test_only_the_scheduler_gets_the_wakeup(monkeypatch):
     assert installed == []
     airflow_cli.install_hooks(["scheduler"])
     assert installed == [True]
+
+
+def test_an_open_write_transaction_delays_the_install_not_the_scheduler(database):
+    """Creating a trigger waits for every open transaction that wrote to the table: the scheduler
+    gives up after the lock timeout, sleeps its timed sleep and tries again later."""
+    writer = psycopg2.connect(database)
+    with writer.cursor() as cursor:
+        cursor.execute("INSERT INTO task_instance (state) VALUES ('running')")  # left open
+    listener = Listener(lambda: psycopg2.connect(database), reconnect_after=0.2)
+    woken, slept = timed_wait(listener, 0.3)
+    assert not woken and 0.3 <= slept < LONG_SLEEP / 2
+    writer.commit()
+    writer.close()
+    time.sleep(0.2)
+    listener.wait(0)  # installs and listens now
+    later = write_soon(database, "INSERT INTO dag_run (state) VALUES ('queued')")
+    woken, slept = timed_wait(listener, LONG_SLEEP)
+    later.join()
+    listener.close()
+    assert woken and slept < LONG_SLEEP / 2

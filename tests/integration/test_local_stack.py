@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from collections import Counter
 
 import psutil
 import pytest
@@ -151,6 +152,18 @@ def test_components_send_the_kept_metrics_and_nothing_else(api, statsd_listener)
     assert names <= {f"{contract.STATSD_PREFIX}.{metric.name}" for metric in contract.METRICS}
 
 
+def where_the_run_stood(api, paths, dag_id: str, run_id: str, state: str | None) -> str:
+    dag = api.call("GET", f"/api/v2/dags/{dag_id}")
+    runs = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+    states = Counter(run["state"] for run in runs)
+    scheduler_log = paths.log_file("scheduler").read_text(errors="replace").splitlines()[-60:]
+    return (
+        f"task {state}, run {api.run_state(dag_id, run_id)}; {api.unfinished_task_count()} task instances "
+        f"unfinished; dag paused {dag.get('is_paused')} stale {dag.get('is_stale')}; runs {dict(states)}; "
+        "scheduler log:\n" + "\n".join(scheduler_log)
+    )
+
+
 def test_queued_work_survives_down_and_up_even_without_the_supervisor(stack, api):
     paths, environment, _ = stack
     dag_id = "example_one_task"
@@ -176,10 +189,7 @@ def test_queued_work_survives_down_and_up_even_without_the_supervisor(stack, api
     deadline = time.monotonic() + 60
     while (state := api.task_instance(dag_id, run_id, "hello")["state"]) != "queued":
         # Seen once in CI (not reproduced): say where the run stood, for the next time.
-        assert time.monotonic() < deadline, (
-            f"task {state}, run {api.run_state(dag_id, run_id)}; "
-            f"{api.unfinished_task_count()} task instances unfinished"
-        )
+        assert time.monotonic() < deadline, where_the_run_stood(api, paths, dag_id, run_id, state)
         time.sleep(0.2)
     stopped = local_stack("down", environment)
     assert stopped.returncode == 0

@@ -21,6 +21,11 @@ class DatabaseUnavailable(Exception):
     """The database did not answer, or refused what was asked; the message is one line."""
 
 
+def first_line(error: BaseException) -> str:
+    """A database error's first line (psycopg2's messages run over several), or its type's name."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def libpq_url(sqlalchemy_url: str) -> str:
     """psycopg2 takes the SQLAlchemy URL without its ``+driver`` part."""
     scheme, rest = sqlalchemy_url.split("://", 1)
@@ -72,7 +77,7 @@ def migration_lock(sqlalchemy_url: str, *, on_wait=None) -> Iterator[None]:
                     on_wait()
                 cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
     except psycopg2.Error as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
         raise DatabaseUnavailable(
             f"metadata database {describe(sqlalchemy_url)} refused the migration lock ({reason}): "
             "check that it accepts connections from this task, then run migrate again"
@@ -94,7 +99,7 @@ def drop_scheduler_wakeup(sqlalchemy_url: str) -> None:
         finally:
             connection.close()
     except psycopg2.Error as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
         raise DatabaseUnavailable(
             f"metadata database {describe(sqlalchemy_url)} refused to drop the scheduler's wake-up triggers "
             f"({reason}): check that the database user owns Airflow's tables, then run migrate again"

@@ -29,6 +29,8 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
+from deploy_airflow_on_ecs_fargate.database import MIGRATION_LOCK_ID, first_line, libpq_url
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "airflow_ecs_scheduler"
@@ -109,8 +111,6 @@ def tables_have_state_columns(connection) -> bool:
 def install_triggers(connection) -> bool:
     """Create or update the function and its triggers (one transaction). False, and nothing
     created, while the migrate step holds its lock or if the tables are not as expected."""
-    from deploy_airflow_on_ecs_fargate.database import MIGRATION_LOCK_ID
-
     # One transaction (psycopg2's connection context): committed, or rolled back on error.
     with connection, connection.cursor() as cursor:
         # Creating a trigger waits for every open transaction that wrote to the table, and queues
@@ -219,7 +219,7 @@ class Listener:
                 return connection
             reason = "the tables are being migrated, or have no state column"
         except (psycopg2.Error, OSError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
         if connection is not None:
             with contextlib.suppress(psycopg2.Error):
                 connection.close()
@@ -244,8 +244,6 @@ class SchedulerTime(types.SimpleNamespace):
 
 def connect_to_metadata_database() -> psycopg2.extensions.connection:
     from airflow.configuration import conf
-
-    from deploy_airflow_on_ecs_fargate.database import libpq_url
 
     return psycopg2.connect(
         libpq_url(conf.get("database", "sql_alchemy_conn")), connect_timeout=CONNECT_TIMEOUT_SECONDS, **KEEPALIVES

@@ -48,10 +48,19 @@ def timed_wait(listener: Listener, seconds: float) -> tuple[bool, float]:
     return woken, time.monotonic() - started
 
 
-def write_soon(url: str, *statements: str) -> threading.Thread:
-    thread = threading.Thread(target=lambda: (time.sleep(0.3), write(url, *statements)))
-    thread.start()
-    return thread
+def wakeup_triggers(cursor) -> list[int]:
+    cursor.execute("SELECT oid FROM pg_trigger WHERE tgname = %s ORDER BY oid", (scheduler_wakeup.FUNCTION,))
+    return [row[0] for row in cursor.fetchall()]
+
+
+def wait_while_writing(listener: Listener, url: str, statement: str) -> tuple[bool, float]:
+    """A long wait, during which another connection commits `statement` 0.3 s in."""
+    writer = threading.Thread(target=lambda: (time.sleep(0.3), write(url, statement)))
+    writer.start()
+    try:
+        return timed_wait(listener, LONG_SLEEP)
+    finally:
+        writer.join()
 
 
 @pytest.fixture
@@ -63,9 +72,7 @@ def listener(database):
 
 
 def test_a_new_run_ends_the_sleep(database, listener):
-    writer = write_soon(database, "INSERT INTO dag_run (state) VALUES ('queued')")
-    woken, slept = timed_wait(listener, LONG_SLEEP)
-    writer.join()
+    woken, slept = wait_while_writing(listener, database, "INSERT INTO dag_run (state) VALUES ('queued')")
     assert woken and slept < LONG_SLEEP / 2
 
 
@@ -73,9 +80,7 @@ def test_a_new_run_ends_the_sleep(database, listener):
 def test_a_task_instance_reaching_a_state_the_scheduler_acts_on_ends_the_sleep(database, listener, state):
     write(database, "INSERT INTO task_instance (state) VALUES ('running')")
     value = "NULL" if state is None else f"'{state}'"
-    writer = write_soon(database, f"UPDATE task_instance SET state = {value}")
-    woken, slept = timed_wait(listener, LONG_SLEEP)
-    writer.join()
+    woken, slept = wait_while_writing(listener, database, f"UPDATE task_instance SET state = {value}")
     assert woken and slept < LONG_SLEEP / 2
 
 
@@ -128,9 +133,7 @@ def test_a_lost_connection_falls_back_to_timed_sleeps_then_listens_again(databas
     assert not woken and slept >= 0.3
     time.sleep(0.5)
     listener.wait(0)  # listens again
-    writer = write_soon(database, "INSERT INTO dag_run (state) VALUES ('queued')")
-    woken, slept = timed_wait(listener, LONG_SLEEP)
-    writer.join()
+    woken, slept = wait_while_writing(listener, database, "INSERT INTO dag_run (state) VALUES ('queued')")
     listener.close()
     assert woken and slept < LONG_SLEEP / 2
 
@@ -142,25 +145,21 @@ def test_tables_without_a_state_column_get_no_triggers_and_timed_sleeps(database
     listener.close()
     assert not woken and slept >= 0.3
     with psycopg2.connect(database) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = %s", (scheduler_wakeup.FUNCTION,))
-        assert cursor.fetchone()[0] == 0
+        assert wakeup_triggers(cursor) == []
 
 
 def test_installing_twice_changes_nothing_and_dropping_removes_everything(database):
     connection = psycopg2.connect(database)
     assert scheduler_wakeup.install_triggers(connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT oid FROM pg_trigger WHERE tgname = %s ORDER BY oid", (scheduler_wakeup.FUNCTION,))
-        first = cursor.fetchall()
+        first = wakeup_triggers(cursor)
     assert len(first) == 2
     assert scheduler_wakeup.install_triggers(connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT oid FROM pg_trigger WHERE tgname = %s ORDER BY oid", (scheduler_wakeup.FUNCTION,))
-        assert cursor.fetchall() == first  # not dropped and created again
+        assert wakeup_triggers(cursor) == first  # not dropped and created again
     scheduler_wakeup.drop_triggers(connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = %s", (scheduler_wakeup.FUNCTION,))
-        assert cursor.fetchone()[0] == 0
+        assert wakeup_triggers(cursor) == []
         cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = %s", (scheduler_wakeup.FUNCTION,))
         assert cursor.fetchone()[0] == 0
     connection.close()
@@ -216,8 +215,7 @@ def test_the_migrate_step_drops_the_triggers_before_airflow_migrates(database, m
 
     def airflow_db_migrate(command, check):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = %s", (scheduler_wakeup.FUNCTION,))
-            triggers_when_airflow_migrated.append(cursor.fetchone()[0])
+            triggers_when_airflow_migrated.append(len(wakeup_triggers(cursor)))
         connection.rollback()
         return type("Completed", (), {"returncode": 0})()
 
@@ -257,13 +255,10 @@ def test_no_triggers_are_put_back_while_the_migrate_step_holds_its_lock(database
         woken, slept = timed_wait(listener, 0.3)
         assert not woken and slept >= 0.3
         with psycopg2.connect(database) as connection, connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = %s", (scheduler_wakeup.FUNCTION,))
-            assert cursor.fetchone()[0] == 0
+            assert wakeup_triggers(cursor) == []
     time.sleep(0.2)
     listener.wait(0)  # the migration is over: installs and listens
-    writer = write_soon(database, "INSERT INTO dag_run (state) VALUES ('queued')")
-    woken, slept = timed_wait(listener, LONG_SLEEP)
-    writer.join()
+    woken, slept = wait_while_writing(listener, database, "INSERT INTO dag_run (state) VALUES ('queued')")
     listener.close()
     assert woken and slept < LONG_SLEEP / 2
 
@@ -294,8 +289,6 @@ def test_an_open_write_transaction_delays_the_install_not_the_scheduler(database
     writer.close()
     time.sleep(0.2)
     listener.wait(0)  # installs and listens now
-    later = write_soon(database, "INSERT INTO dag_run (state) VALUES ('queued')")
-    woken, slept = timed_wait(listener, LONG_SLEEP)
-    later.join()
+    woken, slept = wait_while_writing(listener, database, "INSERT INTO dag_run (state) VALUES ('queued')")
     listener.close()
     assert woken and slept < LONG_SLEEP / 2

@@ -6,7 +6,8 @@ process-level hooks of this runtime installed before Airflow starts:
 
 - every command: the task-log servers listen on AIRFLOW_LISTEN_ADDRESS (listen_address.py);
 - `scheduler`: a task it cannot send because SQS does not answer is sent again, not failed
-  (sqs_sending.py); its idle sleep ends when PostgreSQL announces work (scheduler_wakeup.py).
+  (sqs_sending.py); its idle sleep ends when PostgreSQL announces work (scheduler_wakeup.py), and
+  a busy scheduler pauses between loops (scheduler_pacing.py).
 
 The worker's hooks are connected when Celery loads its configuration (celery_config.py,
 worker_lifecycle.py).
@@ -22,10 +23,12 @@ from deploy_airflow_on_ecs_fargate import listen_address
 def install_hooks(arguments: list[str]) -> None:
     listen_address.install()
     if arguments[:1] == ["scheduler"]:
-        from deploy_airflow_on_ecs_fargate import scheduler_wakeup, sqs_sending
+        from deploy_airflow_on_ecs_fargate import scheduler_pacing, scheduler_wakeup, sqs_sending
 
         sqs_sending.install()
-        scheduler_wakeup.install()
+        listener = scheduler_wakeup.install()
+        if listener is not None:
+            scheduler_pacing.install(listener)
 
 
 def main() -> None:

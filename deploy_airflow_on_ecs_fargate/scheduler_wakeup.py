@@ -183,6 +183,23 @@ class Listener:
         self._last_return = self._clock()
         return woken
 
+    @property
+    def last_sleep_ended(self) -> float:
+        """When the last ``wait`` (Airflow's idle sleep) returned, on this listener's clock."""
+        return self._last_return
+
+    def pause(self, seconds: float) -> None:
+        """Between two busy scheduler loops (scheduler_pacing.py): up to ``seconds``, ended by a
+        notification once MIN_WAKE_INTERVAL has passed. No pause when not listening: without
+        notifications, a pause would only delay what a busy loop is there to notice."""
+        if self._connection is None:
+            return
+        started = self._clock()
+        deadline = started + max(seconds, 0.0)
+        woken = self._wait_for_notification(deadline)
+        end = min(started + self._min_wake_interval, deadline) if woken else deadline
+        time.sleep(max(end - self._clock(), 0.0))
+
     def _wait_for_notification(self, deadline: float) -> bool:
         connection = self._listening_connection()
         if connection is None:
@@ -239,6 +256,7 @@ class SchedulerTime(types.SimpleNamespace):
 
     def __init__(self, listener: Listener):
         super().__init__(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
+        self.listener = listener
         self.sleep = listener.wait
 
 
@@ -250,16 +268,17 @@ def connect_to_metadata_database() -> psycopg2.extensions.connection:
     )
 
 
-def install(connect: Callable[[], psycopg2.extensions.connection] = connect_to_metadata_database) -> bool:
-    """Make Airflow's scheduler loop sleep on the listener (idempotent). False, and nothing
-    changed, when the scheduler module does not use the ``time`` module as expected."""
+def install(connect: Callable[[], psycopg2.extensions.connection] = connect_to_metadata_database) -> Listener | None:
+    """Make Airflow's scheduler loop sleep on a listener (idempotent) and return it. None, and
+    nothing changed, when the scheduler module does not use the ``time`` module as expected."""
     from airflow.jobs import scheduler_job_runner
 
     current = getattr(scheduler_job_runner, "time", None)
     if isinstance(current, SchedulerTime):
-        return True
+        return current.listener
     if current is not time:
         log.warning("scheduler wake-up: Airflow's scheduler does not use time.sleep as expected; not installed")
-        return False
-    scheduler_job_runner.time = SchedulerTime(Listener(connect))  # type: ignore[assignment]
-    return True
+        return None
+    listener = Listener(connect)
+    scheduler_job_runner.time = SchedulerTime(listener)  # type: ignore[assignment]
+    return listener

@@ -8,6 +8,7 @@ scheduler's own process-level hook (sqs_sending) is installed by airflow_cli.
 |-----------------------------------------|------------------------------------------------------------|------------------|
 | ``celeryd_init``                        | the heartbeat consumer step is added                       | worker_heartbeat |
 | ``worker_init``, before the pool forks  | task machinery, models, API client SSL context: done once  | worker_preload   |
+| ``worker_init``, before the pool forks  | a task's start counts as its first heartbeat               | task_start_heartbeat |
 | while the consumer runs                 | a failed SQS poll is retried with backoff, never the end   | sqs_consumer     |
 | every 5 s, from the event loop          | the heartbeat file: when SQS last answered, the phase      | worker_heartbeat |
 | ``task_received`` (a message taken)     | ECS task scale-in protection on, before the task starts    | task_protection  |
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 from celery import bootsteps, signals
 
-from deploy_airflow_on_ecs_fargate import sqs_consumer, worker_heartbeat, worker_preload
+from deploy_airflow_on_ecs_fargate import sqs_consumer, task_start_heartbeat, worker_heartbeat, worker_preload
 from deploy_airflow_on_ecs_fargate.task_protection import TaskProtection
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def install() -> None:
     """Connect every hook for any worker this process starts (idempotent)."""
     worker_heartbeat.install()
     worker_preload.install()
+    task_start_heartbeat.install()
     sqs_consumer.install()
     signals.celeryd_init.connect(_add_protection_step, weak=False, dispatch_uid="airflow-worker-protection")
     signals.task_received.connect(_on_task_received, weak=False, dispatch_uid="airflow-worker-protect-on-receive")

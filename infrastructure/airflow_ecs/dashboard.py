@@ -55,7 +55,7 @@ class OperationsDashboard(Construct):
         self.dashboard.add_widgets(
             graph("Heartbeats per minute (12 per running instance)", heartbeats),
             graph(
-                "Scheduler loop duration (ms)",
+                "Scheduler loop duration (ms, a busy loop includes its pause, at most 500)",
                 [
                     observed.airflow("scheduler.scheduler_loop_duration", "Average", label="average"),
                     observed.airflow("scheduler.scheduler_loop_duration", "Maximum", label="maximum"),

@@ -292,3 +292,33 @@ def test_an_open_write_transaction_delays_the_install_not_the_scheduler(database
     woken, slept = wait_while_writing(listener, database, "INSERT INTO dag_run (state) VALUES ('queued')")
     listener.close()
     assert woken and slept < LONG_SLEEP / 2
+
+
+def test_a_pause_between_busy_loops_ends_on_a_notification_but_not_before_the_min_wake_interval(database):
+    listener = Listener(lambda: psycopg2.connect(database), min_wake_interval=0.5)
+    listener.wait(0)
+    write(database, "INSERT INTO dag_run (state) VALUES ('queued')")  # arrived while the loop ran
+    started = time.monotonic()
+    listener.pause(LONG_SLEEP)
+    paused = time.monotonic() - started
+    listener.close()
+    assert 0.4 <= paused < LONG_SLEEP / 2
+
+
+def test_a_pause_without_a_notification_lasts_as_asked(listener):
+    started = time.monotonic()
+    listener.pause(0.6)
+    assert time.monotonic() - started >= 0.55
+
+
+def test_a_scheduler_that_is_not_listening_does_not_pause():
+    """Without notifications, a paused loop would only notice an ended task later than Airflow would."""
+
+    def no_database():
+        raise psycopg2.OperationalError("connection refused")
+
+    listener = Listener(no_database)
+    listener.wait(0)
+    started = time.monotonic()
+    listener.pause(LONG_SLEEP)
+    assert time.monotonic() - started < LONG_SLEEP / 2

@@ -55,8 +55,12 @@ def start_task(client: mock.MagicMock) -> ActivitySubprocess:
 
 @pytest.fixture
 def airflows_supervisor(monkeypatch):
-    """Airflow's own _on_child_started, restored after the test whatever it patched."""
-    monkeypatch.setattr(ActivitySubprocess, "_on_child_started", ActivitySubprocess._on_child_started)
+    """Airflow's own _on_child_started for the test, even if an earlier test in this process
+    started a worker (whose worker_init installed the hook); what was there is put back after."""
+    current = ActivitySubprocess.__dict__["_on_child_started"]
+    if getattr(current, task_start_heartbeat.PATCHED_MARK, False):
+        current = current.__wrapped__
+    monkeypatch.setattr(ActivitySubprocess, "_on_child_started", current)
 
 
 def heartbeats_right_after_start() -> int:

@@ -167,6 +167,10 @@ def where_the_run_stood(api, paths, dag_id: str, run_id: str, state: str | None)
 def test_queued_work_survives_down_and_up_even_without_the_supervisor(stack, api):
     paths, environment, _ = stack
     dag_id = "example_one_task"
+    # A new DAG is paused (Airflow's dags_are_paused_at_creation): unpause it here, not rely on an
+    # earlier test having done so. Under xdist this test sometimes ran first, and its run stayed
+    # queued behind a paused DAG (the diagnostic below said "dag paused True").
+    api.wait_for_dag(dag_id)
     # The session's stack is shared: earlier tests' tasks (a fault scenario's retries) must be done
     # first, or they would hold the executor's slots once the worker is stopped below.
     deadline = time.monotonic() + 300
@@ -188,7 +192,7 @@ def test_queued_work_survives_down_and_up_even_without_the_supervisor(stack, api
     run_id = api.trigger(dag_id)
     deadline = time.monotonic() + 60
     while (state := api.task_instance(dag_id, run_id, "hello")["state"]) != "queued":
-        # Seen once in CI (not reproduced): say where the run stood, for the next time.
+        # If it ever times out again: say where the run stood.
         assert time.monotonic() < deadline, where_the_run_stood(api, paths, dag_id, run_id, state)
         time.sleep(0.2)
     stopped = local_stack("down", environment)

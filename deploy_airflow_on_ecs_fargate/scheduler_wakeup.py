@@ -172,14 +172,9 @@ class Listener:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when a notification ended the sleep early (or had
         arrived since the last wait: what it announced may have happened after the loop looked)."""
-        deadline = self._clock() + max(seconds, 0.0)
-        woken = self._wait_for_notification(deadline)
-        if woken:
-            # A busy scheduler is woken by every task that ends: hold it until MIN_WAKE_INTERVAL
-            # after its previous sleep, so that one loop handles what ended meanwhile.
-            time.sleep(max(min(self._last_return + self._min_wake_interval, deadline) - self._clock(), 0.0))
-        else:
-            time.sleep(max(deadline - self._clock(), 0.0))
+        # A busy scheduler is woken by every task that ends: hold it until MIN_WAKE_INTERVAL
+        # after its previous sleep, so that one loop handles what ended meanwhile.
+        woken = self._sleep(seconds, hold_from=self._last_return)
         self._last_return = self._clock()
         return woken
 
@@ -192,13 +187,17 @@ class Listener:
         """Between two busy scheduler loops (scheduler_pacing.py): up to ``seconds``, ended by a
         notification once MIN_WAKE_INTERVAL has passed. No pause when not listening: without
         notifications, a pause would only delay what a busy loop is there to notice."""
-        if self._connection is None:
-            return
-        started = self._clock()
-        deadline = started + max(seconds, 0.0)
+        if self._connection is not None:
+            self._sleep(seconds, hold_from=self._clock())
+
+    def _sleep(self, seconds: float, *, hold_from: float) -> bool:
+        """Up to ``seconds``; a notification ends it, but not before MIN_WAKE_INTERVAL after
+        ``hold_from``. True when a notification ended it."""
+        deadline = self._clock() + max(seconds, 0.0)
         woken = self._wait_for_notification(deadline)
-        end = min(started + self._min_wake_interval, deadline) if woken else deadline
+        end = min(hold_from + self._min_wake_interval, deadline) if woken else deadline
         time.sleep(max(end - self._clock(), 0.0))
+        return woken
 
     def _wait_for_notification(self, deadline: float) -> bool:
         connection = self._listening_connection()

@@ -130,8 +130,8 @@ def test_a_renamed_or_misspelt_variable_is_caught(raw_templates):
 @pytest.mark.parametrize("deployment", DEPLOYMENTS)
 def test_every_scheduler_sleeps_and_wakes_as_measured_on_the_local_stack(raw_templates, deployment):
     """Issue 14: the scheduler of every deployment runs through airflow_cli (which installs the
-    wake-up on PostgreSQL notifications) with the runtime's idle sleep, which no task definition
-    overrides (docs/decisions/0082-scheduler-wakes-on-notify.md)."""
+    wake-up on PostgreSQL notifications and the pacing of busy loops) with the runtime's idle sleep,
+    which no task definition overrides (decisions 0082 and 0084)."""
     from deploy_airflow_on_ecs_fargate.components import command_for
     from deploy_airflow_on_ecs_fargate.settings import AIRFLOW_DEFAULTS, load_settings
 

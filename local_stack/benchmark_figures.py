@@ -8,6 +8,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from local_stack.worker_cpu import WORKER_ROLES
+
 
 def split(total: int, rounds: int) -> list[int]:
     """Spread ``total`` runs over ``rounds`` alternating rounds, the earlier rounds taking the rest."""
@@ -27,6 +29,8 @@ class SideFigures:
     throughput_tasks: int = 0
     throughput_cpu: float = 0.0  # machine CPU-seconds of the whole stack during those runs
     cpu_by_part: dict[str, float] = field(default_factory=dict)  # same window, by part
+    # Same window, the worker by role (worker_cpu.WORKER_ROLES): (user, kernel) CPU-seconds.
+    worker_by_role: dict[str, tuple[float, float]] = field(default_factory=dict)
     idle_cpu_percent: float | None = None  # of one core
 
     def add_throughput(self, seconds: float, tasks: int, cpu: dict[str, float]) -> None:
@@ -36,6 +40,11 @@ class SideFigures:
         for name, used in cpu.items():
             self.cpu_by_part[name] = self.cpu_by_part.get(name, 0.0) + used
 
+    def add_worker_roles(self, used: dict[str, tuple[float, float]]) -> None:
+        for role, (user, kernel) in used.items():
+            total_user, total_kernel = self.worker_by_role.get(role, (0.0, 0.0))
+            self.worker_by_role[role] = (total_user + user, total_kernel + kernel)
+
     @property
     def tasks_per_second(self) -> float | None:
         return self.throughput_tasks / self.throughput_seconds if self.throughput_seconds else None
@@ -43,6 +52,15 @@ class SideFigures:
     @property
     def cpu_ms_per_task(self) -> float | None:
         return 1000 * self.throughput_cpu / self.throughput_tasks if self.throughput_tasks else None
+
+
+def difference(
+    after: dict[str, tuple[float, float]], before: dict[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """(user, kernel) used between two readings, for the roles both readings have."""
+    return {
+        role: (after[role][0] - before[role][0], after[role][1] - before[role][1]) for role in after if role in before
+    }
 
 
 def median(values: list[float]) -> float | None:
@@ -93,3 +111,14 @@ def cpu_breakdown(figures: SideFigures) -> str:
         for name, used in sorted(figures.cpu_by_part.items(), key=lambda item: -item[1])
         if used > 0
     )
+
+
+def worker_breakdown(figures: SideFigures) -> str:
+    """The worker's CPU-ms per task by role over the large runs, with the kernel's part of each."""
+    tasks = figures.throughput_tasks or 1
+    cells = []
+    for role in WORKER_ROLES:
+        if role in figures.worker_by_role:
+            user, kernel = figures.worker_by_role[role]
+            cells.append(f"{role} {1000 * (user + kernel) / tasks:.0f} (kernel {1000 * kernel / tasks:.0f})")
+    return ", ".join(cells)

@@ -16,7 +16,9 @@ ports, so a running `make up` stack is left alone, and stops both at the end, on
 too. Rounds alternate ours, baseline, ours, baseline... over the one-task runs (median of 10), the
 50-task runs (median of 3) and the large runs (4 runs of 250 mapped tasks: throughput and machine
 CPU per task: every process of the stack, broker and PostgreSQL included), then the idle CPU of both
-over the same 60 s. Prints one Markdown table: both columns and the ratio ours / baseline.
+over the same 60 s. Prints one Markdown table: both columns and the ratio ours / baseline, then
+each stack's CPU per task by part and its worker's by role (Celery main process, task supervisors,
+task processes, with the kernel's part: local_stack/worker_cpu.py).
 """
 
 from __future__ import annotations
@@ -44,12 +46,20 @@ from local_stack import postgres
 from local_stack.airflow_api import AirflowApi
 from local_stack.baseline import ADMIN as BASELINE_ADMIN
 from local_stack.baseline import LOAD_OPTIONS, BaselineError, BaselineStack, free_port, user_shell
-from local_stack.benchmark_figures import SideFigures, cpu_breakdown, split, table
+from local_stack.benchmark_figures import (
+    SideFigures,
+    cpu_breakdown,
+    difference,
+    split,
+    table,
+    worker_breakdown,
+)
 from local_stack.environment import api_url
 from local_stack.paths import REPO_ROOT, StackPaths
 from local_stack.processes import group_members, running_pid
 from local_stack.settings import LocalSettings
 from local_stack.stack import BROKER, COMPONENTS
+from local_stack.worker_cpu import worker_cpu_by_role
 
 # How often the benchmark asks whether a run has ended. The duration is the run's own end_date, so
 # the poll only decides when the next run starts. A large run is polled rarely: Airflow's run
@@ -229,6 +239,9 @@ class Side:
     def cpu(self) -> dict[str, float]:
         return cpu_by_part(self.paths, self.parts)
 
+    def worker_cpu(self) -> dict[str, tuple[float, float]]:
+        return worker_cpu_by_role(self.paths.pid_file("worker"))
+
 
 WARM_UP_ATTEMPTS = 3
 
@@ -256,12 +269,13 @@ def measure_round(side: Side, one_task: int, bursts: int, large: int, args: argp
         timed_run(side.api, "example_dynamic_task_mapping", {"count": args.mapped_count}) for _ in range(bursts)
     ]
     for _ in range(large):
-        before = side.cpu()
+        before, worker_before = side.cpu(), side.worker_cpu()
         seconds = timed_run(
             side.api, "example_dynamic_task_mapping", {"count": args.large_count}, poll=LARGE_RUN_POLL_SECONDS
         )
         used = {name: total - before.get(name, 0.0) for name, total in side.cpu().items()}
         figures.add_throughput(seconds, args.large_count + 2, used)
+        figures.add_worker_roles(difference(side.worker_cpu(), worker_before))
     print(
         f"  {side.name}: {one_task} one-task, {bursts} x {args.mapped_count}, {large} x {args.large_count} done "
         f"(load average {os.getloadavg()[0]:.2f})",
@@ -325,6 +339,7 @@ def compare(args: argparse.Namespace) -> int:
     print(table(ours.figures, theirs.figures, burst_tasks=args.mapped_count, large_count=args.large_count))
     for side in (ours, theirs):
         print(f"\nCPU-ms per task by part, {side.name}: {cpu_breakdown(side.figures)}")
+        print(f"CPU-ms per task of the worker by role, {side.name}: {worker_breakdown(side.figures)}")
     return 0
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from local_stack.benchmark_figures import SideFigures, cpu_breakdown, ratio, split, table
+from local_stack.benchmark_figures import (
+    SideFigures,
+    cpu_breakdown,
+    difference,
+    ratio,
+    split,
+    table,
+    worker_breakdown,
+)
 
 
 def test_runs_are_spread_over_the_rounds_without_losing_one():
@@ -36,6 +44,25 @@ def test_throughput_and_cpu_per_task_add_up_over_runs():
     assert figures.cpu_ms_per_task == pytest.approx(1000 * 52 / 504)
     assert figures.cpu_by_part == {"worker": 42.0, "postgres": 10.0}
     assert cpu_breakdown(figures) == "worker 83, postgres 20"
+
+
+def test_the_worker_by_role_adds_up_over_runs_with_its_kernel_share():
+    figures = SideFigures()
+    before = {"Celery main process": (1.0, 0.5), "task supervisors": (10.0, 4.0), "task processes": (20.0, 9.0)}
+    after = {"Celery main process": (1.5, 0.6), "task supervisors": (15.0, 7.0), "task processes": (27.0, 14.0)}
+    assert difference(after, before)["task processes"] == pytest.approx((7.0, 5.0))
+    figures.add_throughput(40.0, 250, {"worker": 12.1})
+    figures.add_worker_roles(difference(after, before))
+    figures.add_throughput(40.0, 250, {"worker": 12.1})
+    figures.add_worker_roles(difference(after, before))
+    assert worker_breakdown(figures) == (
+        "Celery main process 2 (kernel 0), task supervisors 32 (kernel 12), task processes 48 (kernel 20)"
+    )
+
+
+def test_a_role_missing_from_either_reading_is_left_out():
+    assert difference({"task processes": (2.0, 1.0)}, {}) == {}
+    assert worker_breakdown(SideFigures()) == ""
 
 
 def test_nothing_measured_gives_no_figure():
